@@ -1,0 +1,146 @@
+"""CLIPDraw (Frans et al. 2021): coloured Bezier strokes optimised so that an encoder sees a prompt.
+
+Defaults are the reference notebook's (algorithms.md section 1): 256 strokes of 1-3 cubic
+segments, random-walk init, half-width 1 clamped to [1, 50] (diffvg convention), random RGBA,
+Adam 1.0 / 0.1 / 0.01 for points / widths / colours, points' rate x0.4 at 50 % and x0.1 at 75 %
+of the run, 4 augmented copies per step, loss = sum over copies of -cos(prompt) + 0.3 cos(negative).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import torch
+
+from .augment import AugmentConfig, apply_warps, identity_warp, sample_warps
+from .drawing import Drawing
+from .encoders import Encoder
+from .engine import StepResult
+from .initialise import random_strokes
+from .losses import semantic_loss
+from .rasterize import over_background, rasterize
+from .strokes import StrokeTensors, to_drawing
+
+
+@dataclass(frozen=True)
+class ClipDrawConfig:
+    strokes: int = 256
+    segments: tuple[int, int] = (1, 3)
+    steps: int = 1000
+    width: int = 224
+    height: int = 224
+    augmentations: int = 4
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    walk: float = 0.1  # init: each control point moves +-walk/2 of the canvas
+    init_half_width: float = 1.0  # diffvg half-width (2 px thick)
+    half_width_range: tuple[float, float] = (1.0, 50.0)
+    lr_points: float = 1.0
+    lr_widths: float = 0.1
+    lr_colors: float = 0.01
+    anneal: tuple[tuple[float, float], ...] = ((0.5, 0.4), (0.75, 0.1))  # (fraction of run, points lr factor)
+    negative_weight: float = 0.3
+    background: tuple[float, float, float, float] = (1.0, 1.0, 1.0, 1.0)
+    seed: int = 0
+    # StyleCLIPDraw (Replicate schedule): style loss every step, CLIP term only before clip_until
+    style_weight: float = 0.0
+    clip_until: float = 1.0  # fraction of the run
+
+
+def style_weight(strength: float) -> float:
+    """StyleCLIPDraw's user-facing strength 0-100 -> loss weight (50 -> 2.0)."""
+    return 4.0 * strength / 100.0
+
+def points_lr_factor(cfg: ClipDrawConfig, t: int) -> float:
+    """The reference anneal: step t (0-based) of ``cfg.steps`` -> multiplier of the points' rate."""
+    factor = 1.0
+    for frac, f in cfg.anneal:
+        if t >= int(frac * cfg.steps):
+            factor = f
+    return factor
+
+
+class ClipDraw:
+    """One CLIPDraw run: state (strokes, optimisers, random streams) and one step at a time."""
+
+    def __init__(self, cfg: ClipDrawConfig, encoder: Encoder, prompt: str, negatives: Sequence[str] = (),
+                 meta: dict | None = None, style: Callable[[torch.Tensor], torch.Tensor] | None = None) -> None:
+        self.cfg = cfg
+        self.encoder = encoder
+        self.style = style  # image [B, 3, H, W] -> style loss [B] (StyleCLIPDraw)
+        self.last_style_loss: float | None = None
+        dev = encoder.device
+        texts = encoder.encode_text([prompt, *negatives]).detach()
+        self.text, self.negatives = texts[:1], texts[1:]
+        init_gen = torch.Generator().manual_seed(cfg.seed)
+        self.aug_gen = torch.Generator().manual_seed(cfg.seed + 1_000_003)
+        s = random_strokes(cfg.strokes, cfg.width, cfg.height, segments=cfg.segments, walk=cfg.walk,
+                           half_width=cfg.init_half_width, generator=init_gen, device=dev)
+        self.strokes = StrokeTensors(s.points.requires_grad_(), s.half_widths.requires_grad_(),
+                                     s.colors.requires_grad_(), s.topology)
+        self.opt_points = torch.optim.Adam([self.strokes.points], lr=cfg.lr_points)
+        self.opt_widths = torch.optim.Adam([self.strokes.half_widths], lr=cfg.lr_widths)
+        self.opt_colors = torch.optim.Adam([self.strokes.colors], lr=cfg.lr_colors)
+        self.meta = dict(meta or {})
+
+    def render(self) -> torch.Tensor:
+        """The canvas as CLIP sees it: RGB [1, 3, H, W] over the (opaque) background."""
+        layer = rasterize(self.strokes, self.cfg.height, self.cfg.width)
+        return over_background(layer, self.cfg.background)[:, :3]
+
+    def views(self, image: torch.Tensor) -> torch.Tensor:
+        """Augmented copies at the encoder's input size (a plain resize when augmentations = 0)."""
+        size = self.encoder.input_size
+        cfg = self.cfg
+        if cfg.augmentations > 0:
+            warps = sample_warps(cfg.augmentations, cfg.width, cfg.height, size, cfg.augment, self.aug_gen)
+        else:
+            warps = identity_warp(cfg.width, cfg.height, size)
+        return apply_warps(image, warps, size, fill=cfg.augment.fill)
+
+    def loss(self, t: int) -> tuple[torch.Tensor, float | None]:
+        """Loss of step t and the mean similarity to the prompt (None when the CLIP term is off)."""
+        cfg = self.cfg
+        image = self.render()
+        loss = image.new_zeros(())
+        sim = None
+        if self.style is None or t < cfg.clip_until * cfg.steps:  # StyleCLIPDraw ends on style alone
+            views = self.views(image)
+            semantic, s = semantic_loss(self.encoder.encode_image(views), self.text, self.negatives,
+                                        cfg.negative_weight, copies=views.shape[0])
+            loss = loss + semantic.sum()
+            sim = s.mean().item()
+        if self.style is not None:
+            style_loss = self.style(image).sum()
+            self.last_style_loss = style_loss.detach().item()
+            loss = loss + cfg.style_weight * style_loss
+        return loss, sim
+
+    def step(self, t: int) -> StepResult:
+        cfg = self.cfg
+        for g in self.opt_points.param_groups:
+            g["lr"] = cfg.lr_points * points_lr_factor(cfg, t)
+        opts = (self.opt_points, self.opt_widths, self.opt_colors)
+        for o in opts:
+            o.zero_grad(set_to_none=True)
+        loss, sim = self.loss(t)
+        params = (self.strokes.points, self.strokes.half_widths, self.strokes.colors)
+        if not torch.isfinite(loss):
+            return StepResult(None, note="non-finite loss")
+        loss.backward()
+        if not all(p.grad is None or torch.isfinite(p.grad).all() for p in params):
+            return StepResult(None, note="non-finite gradients")
+        backup = [p.detach().clone() for p in params]
+        for o in opts:
+            o.step()
+        with torch.no_grad():
+            self.strokes.half_widths.clamp_(*cfg.half_width_range)
+            self.strokes.colors.clamp_(0.0, 1.0)
+            if not all(torch.isfinite(p).all() for p in params):
+                for p, b in zip(params, backup):
+                    p.copy_(b)
+                return StepResult(None, note="the update produced non-finite values and was undone")
+        return StepResult(loss.detach().item(), sim)
+
+    def picture(self) -> Drawing:
+        return to_drawing(self.strokes, self.cfg.width, self.cfg.height, self.cfg.background, meta=self.meta)

@@ -1,0 +1,97 @@
+"""What a run reports, as small immutable records with one wire form each (docs/wire-format.md)."""
+
+from __future__ import annotations
+
+import base64
+import io
+from dataclasses import dataclass
+from typing import Any, Union
+
+import numpy as np
+
+from .drawing import Drawing, finite_or_none
+
+
+@dataclass(frozen=True)
+class Started:
+    steps: int
+    device: str
+    model: str
+    method: str
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"event": "started", "steps": self.steps, "device": self.device, "model": self.model,
+                "method": self.method}
+
+
+@dataclass(frozen=True)
+class Warning:  # noqa: A001 - the wire name
+    message: str
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"event": "warning", "message": self.message}
+
+
+@dataclass(frozen=True)
+class Progress:
+    step: int
+    steps: int
+    loss: float | None
+    similarity: float | None
+    eta_s: float
+    elapsed_s: float
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"event": "progress", "step": self.step, "steps": self.steps,
+                "loss": None if self.loss is None else finite_or_none(self.loss),
+                "similarity": None if self.similarity is None else finite_or_none(self.similarity),
+                "eta_s": round(self.eta_s, 2), "elapsed_s": round(self.elapsed_s, 2)}
+
+
+Picture = Union[Drawing, np.ndarray]  # strokes, or an RGB uint8 image for the pixel baseline
+
+
+def picture_to_wire(picture: Picture) -> dict[str, Any]:
+    if isinstance(picture, Drawing):
+        return {"drawing": picture.to_dict()}
+    return {"image": image_to_wire(picture)}
+
+
+def image_to_wire(image: np.ndarray) -> dict[str, Any]:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="PNG")
+    return {"width": int(image.shape[1]), "height": int(image.shape[0]),
+            "png_base64": base64.b64encode(buf.getvalue()).decode("ascii")}
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    step: int
+    picture: Picture
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"event": "snapshot", "step": self.step, **picture_to_wire(self.picture)}
+
+
+@dataclass(frozen=True)
+class Done:
+    step: int
+    picture: Picture
+    cancelled: bool = False
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"event": "done", "step": self.step, "cancelled": self.cancelled, **picture_to_wire(self.picture)}
+
+
+@dataclass(frozen=True)
+class Error:
+    kind: str
+    message: str
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"event": "error", "kind": self.kind, "message": self.message}
+
+
+Event = Union[Started, Warning, Progress, Snapshot, Done, Error]
