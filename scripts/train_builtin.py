@@ -1,0 +1,105 @@
+"""Train the built-in model (an OFFLINE STAND-IN FOR CLIP, NOT CLIP) and its independent judge.
+
+Deterministic (fixed seeds, deterministic algorithms, fixed thread count): the same command on
+the same machine gives the same weights. CPU-sized: each trains in a few minutes on 2 cores.
+Writes builtin_clip.pt and judge.pt (atomically) into --out-dir (default synth_core/weights/)
+and prints held-out accuracies, which are also stored in the checkpoints' metadata.
+
+    python scripts/train_builtin.py                          # both, the shipped settings
+    python scripts/train_builtin.py --only judge             # one of them
+    python scripts/train_builtin.py --steps 5 --images 64 --eval-images 64 --out-dir /tmp/w   # a tiny run
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch  # noqa: E402
+
+from synth_core.builtin import checkpoint, shapes, training  # noqa: E402
+from synth_core.builtin.judge import JudgeConfig  # noqa: E402
+from synth_core.builtin.model import LABEL, ModelConfig, parameter_count  # noqa: E402
+
+VERSION = 1
+MODEL_DEFAULTS = training.TrainConfig(steps=1800, images=30000, seed=0)
+JUDGE_DEFAULTS = training.TrainConfig(steps=2000, images=30000, seed=50_000, lr=2e-3, weight_decay=0.05,
+                                      scribble_frac=0.2, broken_frac=0.15)
+
+
+def _meta(args: argparse.Namespace, what: str, info: dict, heldout: dict, params: int) -> dict:
+    return {"what": what, "disclaimer": checkpoint.DISCLAIMER, "version": VERSION, "seed": info["train"]["seed"],
+            "train": info["train"], "seconds": info["seconds"], "threads": args.threads, "parameters": params,
+            "heldout": heldout, "torch": str(torch.__version__), "trained_by": "scripts/train_builtin.py"}
+
+
+def run_model(args: argparse.Namespace) -> None:
+    cfg = replace(MODEL_DEFAULTS, steps=args.model_steps or args.steps or MODEL_DEFAULTS.steps,
+                  images=args.images or MODEL_DEFAULTS.images, seed=MODEL_DEFAULTS.seed + args.seed,
+                  workers=args.workers, **({"batch": args.batch} if args.batch else {}))
+    training.deterministic(cfg.seed, args.threads, args.device)
+    model, info = training.train_model(cfg, ModelConfig(), device=args.device)
+    n, s = args.eval_images, 10_000 + args.seed
+    heldout = {
+        "model_style": training.evaluate_model(model, n, s),
+        "judge_style": training.evaluate_model(model, n, s + 1, shapes.JUDGE_STYLE),
+        "clean": training.evaluate_model(model, n, s + 2, replace(shapes.MODEL_STYLE, clutter_prob=0.0)),
+    }
+    params = parameter_count(model)
+    print(f"model ({params:,} parameters) held-out zero-shot accuracy: {heldout}; trained in {info['seconds']:.0f} s")
+    path = checkpoint.save(args.out_dir / checkpoint.MODEL_FILE.name, model, model.cfg,
+                           _meta(args, LABEL, info, heldout, params))
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+
+
+def run_judge(args: argparse.Namespace) -> None:
+    cfg = replace(JUDGE_DEFAULTS, steps=args.judge_steps or args.steps or JUDGE_DEFAULTS.steps,
+                  images=args.images or JUDGE_DEFAULTS.images, seed=JUDGE_DEFAULTS.seed + args.seed,
+                  workers=args.workers, **({"batch": args.batch} if args.batch else {}))
+    training.deterministic(cfg.seed, args.threads, args.device)
+    net, info = training.train_judge(cfg, JudgeConfig(), device=args.device)
+    n, s = args.eval_images, 60_000 + args.seed
+    heldout = {
+        "judge_style": training.evaluate_judge(net, n, s, shapes.JUDGE_STYLE),
+        "model_style": training.evaluate_judge(net, n, s + 1, shapes.MODEL_STYLE),
+        "cluttered": training.evaluate_judge(net, n, s + 2, replace(shapes.JUDGE_STYLE, clutter_prob=1.0)),
+        "clean": training.evaluate_judge(net, n, s + 3, replace(shapes.MODEL_STYLE, clutter_prob=0.0)),
+    }
+    params = parameter_count(net)
+    print(f"judge ({params:,} parameters) held-out accuracy: {heldout}; trained in {info['seconds']:.0f} s")
+    path = checkpoint.save(args.out_dir / checkpoint.JUDGE_FILE.name, net, net.cfg,
+                           _meta(args, "independent judge of the built-in model's drawings", info, heldout, params))
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--only", choices=["model", "judge"], help="train one of them (default: both)")
+    ap.add_argument("--steps", type=int, help=f"training steps of each (default {MODEL_DEFAULTS.steps})")
+    ap.add_argument("--model-steps", type=int, help="override --steps for the model")
+    ap.add_argument("--judge-steps", type=int, help="override --steps for the judge")
+    ap.add_argument("--images", type=int, help=f"training images of each (default {MODEL_DEFAULTS.images})")
+    ap.add_argument("--batch", type=int, help=f"batch size (default {MODEL_DEFAULTS.batch})")
+    ap.add_argument("--eval-images", type=int, default=2000, help="held-out images per evaluation")
+    ap.add_argument("--seed", type=int, default=0, help="added to the fixed seeds")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch threads (part of what makes a run repeatable; the shipped weights used 1)")
+    ap.add_argument("--workers", type=int, default=2, help="processes that draw the training images (same images)")
+    ap.add_argument("--device", default="cpu", help="cpu (deterministic) or cuda (fast, for experiments)")
+    ap.add_argument("--out-dir", type=Path, default=checkpoint.WEIGHTS_DIR)
+    args = ap.parse_args(argv)
+    t0 = time.perf_counter()
+    if args.only in (None, "model"):
+        run_model(args)
+    if args.only in (None, "judge"):
+        run_judge(args)
+    print(f"done in {time.perf_counter() - t0:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

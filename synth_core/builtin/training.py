@@ -1,0 +1,254 @@
+"""Training and held-out evaluation of the built-in model (offline stand-in for CLIP, not CLIP) and its judge.
+
+Imported by scripts/train_builtin.py and the tests only (never by ``synth_core.builtin`` itself).
+Deterministic on the CPU: fixed seeds, ``torch.use_deterministic_algorithms(True)``, a fixed
+thread count, and training images made from fixed seeds in fixed-size chunks.
+
+Both are trained on augmented copies like the ones the CLIPDraw engine feeds the model: random
+perspective (0.5, white fill) and a random resized crop, plus flips, quarter turns and fading.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..augment import AugmentConfig, identity_warp, sample_warps
+from . import shapes
+from .judge import ConvTransformer, JudgeConfig
+from .model import ModelConfig, ToyClip
+from .tokenizer import tokenize
+
+Log = Callable[[str], None]
+
+TEMPLATES = ("a {c} {s}", "{c} {s}", "a drawing of a {c} {s}", "a sketch of a {c} {s}", "a simple {c} {s}",
+             "a picture of a {c} {s}", "the {c} {s}", "a {c} {s} on a white background", "one {c} {s}",
+             "a painting of a {c} {s}", "a {c} {s} shape")
+SHAPE_WORDS = (*shapes.SHAPES, shapes.SCRIBBLE)  # shape index NONE -> "scribble"
+N_CLASSES = len(shapes.COLOURS) * len(SHAPE_WORDS)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training run. ``images`` are made once (seeded) and seen ``steps * batch / images`` times."""
+
+    steps: int = 2000
+    batch: int = 128
+    images: int = 30000
+    lr: float = 2e-3
+    weight_decay: float = 0.02
+    warmup: float = 0.1  # fraction of the steps
+    seed: int = 0
+    scribble_frac: float = 0.15
+    broken_frac: float = 0.15
+    augment_prob: float = 0.85
+    augment: AugmentConfig = field(default_factory=lambda: AugmentConfig(distortion=0.5, crop_scale=(0.6, 1.0)))
+    fade_prob: float = 0.2  # blend towards white (fainter, semi-transparent strokes)
+    workers: int = 1  # processes that make the images (same images for any number)
+    log_every: int = 100
+
+
+def deterministic(seed: int, threads: int | None, device: str = "cpu") -> None:
+    """Same seed, same thread count, same machine -> the same weights (on the CPU; a GPU only warns)."""
+    torch.manual_seed(seed)
+    if threads:
+        torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(True, warn_only=torch.device(device).type != "cpu")
+
+
+# ---------------------------------------------------------------------------------------------
+# Augmentation (the engine's, per image)
+def warp_each(images: torch.Tensor, warps: torch.Tensor, fill: float = 1.0) -> torch.Tensor:
+    """Resample image i [B, C, S, S] with output->input pixel map i [B, 3, 3]; outside is ``fill``."""
+    B, C, H, W = images.shape
+    ys, xs = torch.meshgrid(torch.arange(H, dtype=torch.float64), torch.arange(W, dtype=torch.float64),
+                            indexing="ij")
+    grid = torch.stack([xs, ys, torch.ones_like(xs)], -1).reshape(-1, 3)
+    src = grid @ warps.transpose(1, 2)  # [B, HW, 3]
+    src = src[..., :2] / src[..., 2:3]
+    norm = torch.stack([(src[..., 0] + 0.5) / W * 2 - 1, (src[..., 1] + 0.5) / H * 2 - 1], -1)
+    norm = norm.reshape(B, H, W, 2).to(images.device, images.dtype)
+    return F.grid_sample(images - fill, norm, mode="bilinear", padding_mode="zeros", align_corners=False) + fill
+
+
+def augment(x_u8: torch.Tensor, g: torch.Generator, cfg: TrainConfig, device: torch.device) -> torch.Tensor:
+    """uint8 [B, 3, S, S] -> float augmented copies: warp (or not), flip, quarter turn, fade."""
+    B, _, S, _ = x_u8.shape
+    warps = sample_warps(B, S, S, S, cfg.augment, g)
+    keep = torch.rand(B, generator=g) >= cfg.augment_prob
+    warps[keep] = identity_warp(S, S, S)
+    flip = torch.rand(B, generator=g) < 0.5
+    turns = torch.randint(4, (B,), generator=g)
+    fade = torch.where(torch.rand(B, generator=g) < cfg.fade_prob, torch.rand(B, generator=g) * 0.5, torch.zeros(B))
+    x = warp_each(x_u8.to(device).float() / 255, warps)
+    x = torch.where(flip.to(device)[:, None, None, None], x.flip(-1), x)
+    for k in range(1, 4):
+        m = (turns == k).to(device)
+        x[m] = torch.rot90(x[m], k, (2, 3))
+    f = fade.to(device)[:, None, None, None]
+    return x * (1 - f) + f
+
+
+# ---------------------------------------------------------------------------------------------
+# Data
+def dataset(n: int, seed: int, style: shapes.Style, cfg: TrainConfig) -> shapes.Batch:
+    return shapes.make_dataset(n, seed, style, cfg.scribble_frac, cfg.broken_frac, workers=cfg.workers)
+
+
+def shape_targets(shape: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """[B, 7] soft shape labels: ``weight`` on the shape, the rest on "scribble"/"none"."""
+    t = torch.zeros(len(shape), len(SHAPE_WORDS))
+    t[torch.arange(len(shape)), shape] += weight
+    t[:, shapes.NONE] += 1 - weight
+    return t
+
+
+def class_targets(colour: torch.Tensor, shape: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """[B, 35] soft labels over (colour, shape-or-scribble) classes, colour-major."""
+    t = torch.zeros(len(colour), len(shapes.COLOURS), len(SHAPE_WORDS))
+    t[torch.arange(len(colour)), colour] = shape_targets(shape, weight)
+    return t.reshape(len(colour), N_CLASSES)
+
+
+def class_captions(g: torch.Generator) -> list[str]:
+    """One caption per class, each with a random template (colour-major, as class_targets)."""
+    t = torch.randint(len(TEMPLATES), (N_CLASSES,), generator=g).tolist()
+    return [TEMPLATES[t[i * len(SHAPE_WORDS) + j]].format(c=c, s=s)
+            for i, c in enumerate(shapes.COLOURS) for j, s in enumerate(SHAPE_WORDS)]
+
+
+def _schedule(opt: torch.optim.Optimizer, cfg: TrainConfig) -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear warm-up, then cosine decay to zero."""
+    warm = max(1, int(cfg.warmup * cfg.steps))
+
+    def factor(step: int) -> float:
+        if step < warm:
+            return (step + 1) / warm
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, cfg.steps - warm))))
+
+    return torch.optim.lr_scheduler.LambdaLR(opt, factor)
+
+
+# ---------------------------------------------------------------------------------------------
+# The model
+def clip_loss(model: ToyClip, images: torch.Tensor, targets: torch.Tensor, captions: list[str]) -> torch.Tensor:
+    """Symmetric InfoNCE between images and the class captions, with soft labels.
+
+    Image -> text: cross-entropy over all 35 captions. Text -> image: for every caption with
+    images in the batch, cross-entropy over the batch with all its images as positives.
+    """
+    ie = model.encode_image(images)
+    te = model.encode_text(tokenize(captions).to(images.device))
+    logits = model.logit_scale.exp().clamp(max=100) * ie @ te.T  # [B, 35]
+    i2t = -(targets * logits.log_softmax(1)).sum(1).mean()
+    pos = targets.T  # [35, B]
+    present = pos.sum(1) > 0
+    t2i_logp = logits.T[present].log_softmax(1)
+    t2i = -((t2i_logp * pos[present]).sum(1) / pos[present].sum(1)).mean()
+    return (i2t + t2i) / 2
+
+
+def train_model(cfg: TrainConfig, model_cfg: ModelConfig = ModelConfig(), data: shapes.Batch | None = None,
+                device: str = "cpu", log: Log = print) -> tuple[ToyClip, dict]:
+    """Train ToyClip from scratch; returns the model (eval mode, CPU) and a summary."""
+    t0 = time.perf_counter()
+    dev = torch.device(device)
+    if data is None:
+        data = dataset(cfg.images, cfg.seed, shapes.MODEL_STYLE, cfg)
+        log(f"model: {len(data.images)} training images in {time.perf_counter() - t0:.0f} s")
+    data = shapes.Batch(*(a[data.colour >= 0] for a in data))  # captions need a colour
+    x = torch.from_numpy(data.images)
+    targets = class_targets(torch.from_numpy(data.colour), torch.from_numpy(data.shape), torch.from_numpy(data.weight))
+    torch.manual_seed(cfg.seed)
+    model = ToyClip(model_cfg).to(dev)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = _schedule(opt, cfg)
+    g = torch.Generator().manual_seed(cfg.seed + 1)
+    model.train()
+    for step in range(1, cfg.steps + 1):
+        idx = torch.randint(len(x), (cfg.batch,), generator=g)
+        imgs = augment(x[idx], g, cfg, dev)
+        loss = clip_loss(model, imgs, targets[idx].to(dev), class_captions(g))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        if step % cfg.log_every == 0 or step == cfg.steps:
+            log(f"model step {step}/{cfg.steps} loss {loss.item():.3f} "
+                f"temperature {1 / model.logit_scale.exp().item():.3f} ({time.perf_counter() - t0:.0f} s)")
+    return model.cpu().eval(), {"seconds": round(time.perf_counter() - t0, 1), "steps": cfg.steps,
+                                "train": {k: v for k, v in asdict(cfg).items() if k != "workers"}}
+
+
+@torch.no_grad()
+def zero_shot(model: ToyClip, images: torch.Tensor, batch: int = 500) -> tuple[torch.Tensor, torch.Tensor]:
+    """Predicted (colour, shape) indices over the 30 captions "a {colour} {shape}"."""
+    names = [shapes.caption(c, s) for c in shapes.COLOURS for s in shapes.SHAPES]
+    te = model.encode_text(tokenize(names))
+    pred = torch.cat([(model.encode_image(images[i : i + batch]) @ te.T).argmax(1) for i in range(0, len(images), batch)])
+    return pred // len(shapes.SHAPES), pred % len(shapes.SHAPES)
+
+
+def accuracy(pc: torch.Tensor, ps: torch.Tensor, colour: np.ndarray, shape: np.ndarray) -> dict:
+    """Joint, colour and shape accuracy; drawings without a colour (a mess) count for shape only."""
+    c, s = torch.from_numpy(colour), torch.from_numpy(shape)
+    has = c != shapes.NO_COLOUR
+    colour_ok = (pc == c) | ~has
+    return {"joint": round(float((colour_ok & (ps == s)).float().mean()), 4),
+            "colour": round(float((pc == c)[has].float().mean()), 4), "shape": round(float((ps == s).float().mean()), 4)}
+
+
+def evaluate_model(model: ToyClip, n: int, seed: int, style: shapes.Style = shapes.MODEL_STYLE) -> dict:
+    """Zero-shot accuracy over the 30 shape captions on fresh whole shapes (no scribbles)."""
+    data = shapes.make_batch(n, seed, style, scribble_frac=0.0, broken_frac=0.0)
+    pc, ps = zero_shot(model, torch.from_numpy(shapes.to_float(data.images)))
+    return accuracy(pc, ps, data.colour, data.shape)
+
+
+# ---------------------------------------------------------------------------------------------
+# The judge
+def train_judge(cfg: TrainConfig, judge_cfg: JudgeConfig = JudgeConfig(), data: shapes.Batch | None = None,
+                device: str = "cpu", log: Log = print) -> tuple[ConvTransformer, dict]:
+    """Train the judge classifier from scratch on the judge's own style of images."""
+    t0 = time.perf_counter()
+    dev = torch.device(device)
+    if data is None:
+        data = dataset(cfg.images, cfg.seed, shapes.JUDGE_STYLE, cfg)
+        log(f"judge: {len(data.images)} training images in {time.perf_counter() - t0:.0f} s")
+    x = torch.from_numpy(data.images)
+    colour = torch.from_numpy(data.colour)
+    shape_t = shape_targets(torch.from_numpy(data.shape), torch.from_numpy(data.weight))
+    torch.manual_seed(cfg.seed)
+    net = ConvTransformer(judge_cfg).to(dev)
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = _schedule(opt, cfg)
+    g = torch.Generator().manual_seed(cfg.seed + 1)
+    net.train()
+    for step in range(1, cfg.steps + 1):
+        idx = torch.randint(len(x), (cfg.batch,), generator=g)
+        lc, ls = net(augment(x[idx], g, cfg, dev))
+        colour_loss = F.cross_entropy(lc, colour[idx].to(dev), ignore_index=shapes.NO_COLOUR)
+        loss = colour_loss - (shape_t[idx].to(dev) * ls.log_softmax(1)).sum(1).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        if step % cfg.log_every == 0 or step == cfg.steps:
+            log(f"judge step {step}/{cfg.steps} loss {loss.item():.3f} ({time.perf_counter() - t0:.0f} s)")
+    return net.cpu().eval(), {"seconds": round(time.perf_counter() - t0, 1), "steps": cfg.steps,
+                              "train": {k: v for k, v in asdict(cfg).items() if k != "workers"}}
+
+
+@torch.no_grad()
+def evaluate_judge(net: ConvTransformer, n: int, seed: int, style: shapes.Style, scribble_frac: float = 0.15) -> dict:
+    """Colour and shape accuracy (shape "none" for scribbles) on fresh whole shapes and scribbles."""
+    data = shapes.make_batch(n, seed, style, scribble_frac, broken_frac=0.0)
+    x = torch.from_numpy(shapes.to_float(data.images))
+    lc, ls = zip(*(net(x[i : i + 500]) for i in range(0, len(x), 500)))
+    return accuracy(torch.cat(lc).argmax(1), torch.cat(ls).argmax(1), data.colour, data.shape)
