@@ -1,0 +1,216 @@
+"""CLIPasso (Vinker et al. 2022): an image becomes a few black strokes; fewer strokes, more abstract.
+
+Defaults follow the reference (algorithms.md section 3): 16 one-segment strokes of fixed
+half-width 1.5 (3 px thick), opaque black; start points drawn from encoder saliency x XDoG edges
+(softmax, temperature 0.3), each next control point a +-0.025-canvas walk; Adam lr 1.0 on the
+control points only; loss = L2 between intermediate encoder features of sketch and image
+(layer2 + layer3 of a ResNet CLIP) + 0.1 x (1 - cos) of the final embeddings, over one clean
+pair and 4 augmented pairs that share their augmentation; evaluation every 10 steps without
+augmentation, the best evaluated state kept, early stop when the evaluation loss moves by at
+most 1e-5 twice in a row; best of N seeds by the lowest evaluation loss.
+
+All seeds run as ONE batch (rasterizer and encoder see B scenes at once). Each seed has its own
+random streams and its own early stop (a stopped seed is frozen), and the losses of different
+seeds never mix, so a batched run gives the same strokes as running the seeds one by one.
+
+Deviation: augmented copies are filled with white, not black as in the reference code (its
+fill=0 puts black borders around a white-background sketch, which the geometric loss then has
+to match; white is what the sketch and the image actually continue with).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from .augment import AugmentConfig, apply_warps, sample_warps
+from .drawing import Drawing
+from .encoders import Encoder
+from .engine import StepResult
+from .rasterize import over_background, rasterize
+from .saliency import saliency, sample_starts, xdog_edges
+from .strokes import StrokeTensors, Topology, to_drawing
+
+SEED_STRIDE = 1000  # seeds s, s + 1000, s + 2000 ... as the reference's 0 / 1000 / 2000
+
+
+@dataclass(frozen=True)
+class ClipassoConfig:
+    strokes: int = 16
+    steps: int = 2000
+    canvas: int = 224
+    seeds: int = 3
+    seed: int = 0
+    half_width: float = 1.5  # diffvg half-width: 3 px thick
+    walk: float = 0.05  # each next control point within +-walk/2 of the canvas
+    lr: float = 1.0
+    augmentations: int = 4
+    augment: AugmentConfig = field(default_factory=lambda: AugmentConfig(
+        distortion=0.5, crop_scale=(0.8, 0.8), crop_ratio=(1.0, 1.0), fill=1.0))
+    feature_layers: tuple[int, ...] | None = None  # None: the encoder's default (layer2 + layer3)
+    semantic_weight: float = 0.1
+    eval_every: int = 10
+    early_stop_delta: float = 1e-5
+    temperature: float = 0.3
+    saliency_init: bool = True
+
+
+class Clipasso:
+    """A batch of seeds sketching one target image [1, 3, S, S] (optionally with an object mask)."""
+
+    def __init__(self, cfg: ClipassoConfig, encoder: Encoder, target: torch.Tensor,
+                 mask: torch.Tensor | None = None, meta: dict | None = None) -> None:
+        self.cfg, self.encoder = cfg, encoder
+        dev = encoder.device
+        self.target = target.to(dev)
+        self.layers = cfg.feature_layers if cfg.feature_layers is not None else encoder.feature_layers
+        self.seeds = [cfg.seed + SEED_STRIDE * i for i in range(cfg.seeds)]
+        self.aug_gens = [torch.Generator().manual_seed(s + 1_000_003) for s in self.seeds]
+        self.weight_map = self._init_weights(mask)
+        self.strokes = self._initial_strokes()
+        self.strokes.points.requires_grad_(True)
+        self.opt = torch.optim.Adam([self.strokes.points], lr=cfg.lr)
+        B = cfg.seeds
+        self.best_loss = torch.full((B,), float("inf"))
+        self.best_points = self.strokes.points.detach().clone()
+        self.last_eval = torch.full((B,), float("nan"))
+        self.calm = torch.zeros(B, dtype=torch.long)  # consecutive evaluations that moved <= delta
+        self.frozen = torch.zeros(B, dtype=torch.bool)
+        self.evals: list[list[float]] = [[] for _ in range(B)]
+        self.meta = dict(meta or {})
+        with torch.no_grad():
+            self.target_emb, self.target_feats = encoder.encode_with_features(self._clean(self.target))
+
+    # -- setup ------------------------------------------------------------------------------
+    def _init_weights(self, mask: torch.Tensor | None) -> torch.Tensor:
+        """Saliency x edges (x object mask) on the canvas, [S, S] on the CPU."""
+        if not self.cfg.saliency_init:
+            return torch.ones(self.cfg.canvas, self.cfg.canvas)
+        sal = saliency(self.encoder, self.target).detach()
+        w = (sal * xdog_edges(self.target.detach()))[0, 0]
+        if mask is not None:
+            w = w * (mask.to(w.device)[0, 0] > 0.5)
+        return w.cpu()
+
+    def _initial_strokes(self) -> StrokeTensors:
+        cfg, n, size = self.cfg, self.cfg.strokes, float(self.cfg.canvas)
+        topo = Topology.from_segments([1] * n)
+        pts = []
+        for s in self.seeds:
+            g = torch.Generator().manual_seed(s)
+            starts = sample_starts(self.weight_map, n, cfg.temperature, g)  # [n, 2] pixels
+            steps = cfg.walk * size * (torch.rand(n, 3, 2, generator=g, dtype=torch.float64) - 0.5)
+            pts.append(torch.cat([starts[:, None], starts[:, None] + torch.cumsum(steps, 1)], 1).reshape(-1, 2))
+        dev = self.encoder.device
+        points = torch.stack(pts).float().to(dev)
+        B = len(self.seeds)
+        return StrokeTensors(points, torch.full((B, n), cfg.half_width, device=dev),
+                             torch.tensor([0.0, 0.0, 0.0, 1.0], device=dev).expand(B, n, 4).clone(), topo.to(dev))
+
+    # -- maths ------------------------------------------------------------------------------
+    def _clean(self, images: torch.Tensor) -> torch.Tensor:
+        size = self.encoder.input_size
+        if images.shape[-1] == size:
+            return images
+        return torch.nn.functional.interpolate(images, size=(size, size), mode="bilinear", antialias=True,
+                                               align_corners=False)
+
+    def render(self, points: torch.Tensor | None = None) -> torch.Tensor:
+        """RGB [B, 3, S, S] of the current strokes, or of other control points [b, P, 2] (same widths)."""
+        if points is None:
+            s = self.strokes
+        else:
+            b = points.shape[0]
+            s = StrokeTensors(points.to(self.strokes.points.device), self.strokes.half_widths[:b],
+                              self.strokes.colors[:b], self.strokes.topology)
+        layer = rasterize(s, self.cfg.canvas, self.cfg.canvas)
+        return over_background(layer, (1.0, 1.0, 1.0, 1.0))[:, :3]
+
+    def _pairs(self, sketches: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per seed: 1 clean + n augmented views of its sketch and of the target, same warps."""
+        cfg, size = self.cfg, self.encoder.input_size
+        B, n = sketches.shape[0], cfg.augmentations
+        if n == 0:
+            return self._clean(sketches), self._clean(self.target).expand(B, -1, -1, -1)
+        warps = torch.cat([sample_warps(n, cfg.canvas, cfg.canvas, size, cfg.augment, g) for g in self.aug_gens])
+        sk = apply_warps(sketches.repeat_interleave(n, 0), warps, size, cfg.augment.fill, per_image=True)
+        tg = apply_warps(self.target.expand(B * n, -1, -1, -1), warps, size, cfg.augment.fill, per_image=True)
+        views = 1 + n
+        sk_all = torch.cat([self._clean(sketches)[:, None], sk.reshape(B, n, *sk.shape[1:])], 1)
+        tg_all = torch.cat([self._clean(self.target).expand(B, -1, -1, -1)[:, None], tg.reshape(B, n, *tg.shape[1:])], 1)
+        return sk_all.reshape(B * views, *sk.shape[1:]), tg_all.reshape(B * views, *tg.shape[1:])
+
+    def losses(self, sketch_views: torch.Tensor, target_emb: torch.Tensor, target_feats: list[torch.Tensor],
+               batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-seed loss [B] and mean cosine sketch-to-image [B] (views are b-major)."""
+        emb, feats = self.encoder.encode_with_features(sketch_views)
+        geo = sum(((feats[i] - target_feats[i]) ** 2).reshape(batch, -1).mean(1) for i in self.layers)
+        cos = (emb * target_emb).sum(-1).reshape(batch, -1)
+        return geo + self.cfg.semantic_weight * (1 - cos).mean(1), cos.mean(1).detach()
+
+    def step(self, t: int) -> StepResult:
+        B = self.cfg.seeds
+        self.opt.zero_grad(set_to_none=True)
+        sk, tg = self._pairs(self.render())
+        with torch.no_grad():
+            t_emb, t_feats = self.encoder.encode_with_features(tg)
+        loss, cos = self.losses(sk, t_emb, t_feats, B)
+        if not torch.isfinite(loss).all():
+            return StepResult(None, note="non-finite loss")
+        loss.sum().backward()
+        grad = self.strokes.points.grad
+        if not torch.isfinite(grad).all():
+            return StepResult(None, note="non-finite gradients")
+        before = self.strokes.points.detach().clone()
+        self.opt.step()
+        with torch.no_grad():
+            keep = self.frozen.to(before.device)[:, None, None] | ~torch.isfinite(self.strokes.points)
+            self.strokes.points.copy_(torch.where(keep, before, self.strokes.points))
+        if (t + 1) % self.cfg.eval_every == 0:
+            self.evaluate()
+        live = ~self.frozen
+        shown = loss.detach().cpu()[live].mean() if live.any() else loss.detach().cpu().mean()
+        return StepResult(float(shown), float(cos.cpu().mean()))
+
+    @torch.no_grad()
+    def evaluate(self) -> torch.Tensor:
+        """Clean-pair loss of every seed; keeps each seed's best state and updates early stopping."""
+        B = self.cfg.seeds
+        clean = self._clean(self.render())
+        t_emb = self.target_emb.expand(B, -1)
+        t_feats = [f.expand(B, *f.shape[1:]) for f in self.target_feats]
+        loss, _ = self.losses(clean, t_emb, t_feats, B)
+        loss = loss.cpu()
+        for b in range(B):
+            if self.frozen[b]:
+                continue
+            v = float(loss[b])
+            self.evals[b].append(v)
+            if v < self.best_loss[b] - self.cfg.early_stop_delta:
+                self.best_loss[b] = v
+                self.best_points[b] = self.strokes.points[b].detach()
+            moved = abs(v - float(self.last_eval[b])) if torch.isfinite(self.last_eval[b]) else float("inf")
+            self.calm[b] = self.calm[b] + 1 if moved <= self.cfg.early_stop_delta else 0
+            self.frozen[b] = bool(self.calm[b] >= 2)
+            self.last_eval[b] = v
+        return loss
+
+    def finished(self) -> bool:
+        return bool(self.frozen.all())
+
+    @property
+    def best_seed(self) -> int:
+        """Index of the seed with the lowest evaluation loss so far (the current one before any)."""
+        if torch.isfinite(self.best_loss).any():
+            return int(torch.argmin(self.best_loss))
+        return 0
+
+    def picture(self) -> Drawing:
+        """The best seed's best evaluated state (its current state before the first evaluation)."""
+        b = self.best_seed
+        pts = self.best_points if torch.isfinite(self.best_loss[b]) else self.strokes.points.detach()
+        s = StrokeTensors(pts, self.strokes.half_widths, self.strokes.colors, self.strokes.topology)
+        meta = {**self.meta, "seed": self.seeds[b], "seeds": self.seeds,
+                "eval_loss": [None if not torch.isfinite(x) else round(float(x), 6) for x in self.best_loss]}
+        return to_drawing(s, self.cfg.canvas, self.cfg.canvas, b=b, meta=meta)
