@@ -1,0 +1,187 @@
+"""Operators: Run (modal in the UI, blocking in background mode), Cancel, Restore Defaults.
+
+The Run operator is thin: ``session.start`` validates and starts the job, ``RunSession.pump``
+applies its events. In the UI a 0.1 s timer drives the pump, ESC cancels, and the timer and the
+status text are removed on every way out; under ``bpy.app.background`` the operator blocks until
+the job is over, so ``blender -b -P`` scripts and render farms work. One run is one undo step.
+"""
+
+import time
+
+import bpy
+from bpy.types import Context, Event, Operator
+
+from . import preferences, properties, session
+
+TIMER_S = 0.1
+
+
+def _redraw(context: Context) -> None:
+    screen = getattr(context, "screen", None)
+    if screen is None:
+        return
+    for area in screen.areas:
+        if area.type in {'VIEW_3D', 'PROPERTIES', 'DOPESHEET_EDITOR', 'TIMELINE'}:
+            area.tag_redraw()
+
+
+def _print_line(text: str) -> None:
+    print(text, flush=True)
+
+
+class CLIPDRAW_OT_run(Operator):
+    """Draw the prompt with CLIP into a Grease Pencil or curve object (ESC cancels)"""
+
+    bl_idname = "clipdraw.run"
+    bl_label = "Draw with CLIP"
+    bl_options = {'REGISTER', 'UNDO'}  # scene data changes: the whole run is one undo step
+
+    _timer = None
+    _session = None
+
+    @classmethod
+    def poll(cls, context: Context) -> bool:
+        if session.current() is not None:
+            cls.poll_message_set("A drawing is already running: cancel it first")
+            return False
+        if getattr(context, "scene", None) is None:
+            cls.poll_message_set("No scene to draw into")
+            return False
+        return True
+
+    def invoke(self, context: Context, event: Event) -> set[str]:
+        return self.execute(context)
+
+    def execute(self, context: Context) -> set[str]:
+        blocking = bpy.app.background or context.window is None
+        try:
+            run = session.start(context, preferences.runner_choice(context), follow=not blocking,
+                                log=_print_line if blocking else None, live_preview=not blocking)
+        except session.RunRefused as e:
+            session.set_last_error(str(e))
+            self.report({'ERROR'}, str(e))
+            return {'CANCELLED'}
+        self._session = run
+        if blocking:
+            return self._block(context, run)
+        wm = context.window_manager
+        self._timer = wm.event_timer_add(TIMER_S, window=context.window)
+        wm.modal_handler_add(self)
+        context.workspace.status_text_set(run.status_line())
+        return {'RUNNING_MODAL'}
+
+    def _block(self, context: Context, run: session.RunSession) -> set[str]:
+        """Background mode: pump until done; the first Ctrl-C cancels, a second one aborts."""
+        interrupted = False
+        while True:
+            try:
+                running = run.pump(budget_s=None)
+                for level, text in run.take_messages():  # printed by Blender as they come
+                    self.report({level}, text)
+                if not running:
+                    break
+                time.sleep(0.02)
+            except KeyboardInterrupt:
+                if interrupted:
+                    run.close(timeout=1.0)
+                    raise
+                interrupted = True
+                run.cancel()
+        return self._finish(context, run)
+
+    def modal(self, context: Context, event: Event) -> set[str]:
+        run = self._session
+        if event.type == 'ESC' and event.value == 'PRESS':
+            run.cancel()
+            self._show(context, run)
+            return {'RUNNING_MODAL'}
+        if event.type == 'TIMER' and event.timer is self._timer:
+            running = run.pump(budget_s=0.05)
+            self._show(context, run)
+            if not running:
+                return self._finish(context, run)
+        return {'PASS_THROUGH'}
+
+    def _show(self, context: Context, run: session.RunSession) -> None:
+        for level, text in run.take_messages():
+            self.report({level}, text)
+        if context.workspace is not None:
+            context.workspace.status_text_set(run.status_line())
+        _redraw(context)
+
+    def _finish(self, context: Context, run: session.RunSession) -> set[str]:
+        self._cleanup(context)
+        for level, text in run.take_messages():
+            self.report({level}, text)
+        made_something = bool(run.object_name())
+        session.release(run)
+        _redraw(context)
+        return {'FINISHED'} if made_something else {'CANCELLED'}
+
+    def cancel(self, context: Context) -> None:
+        """Blender ends the modal operator (file closed, window closed): stop the job too."""
+        run = self._session
+        if run is not None:
+            run.close(timeout=1.0)
+            session.release(run)
+        self._cleanup(context)
+
+    def _cleanup(self, context: Context) -> None:
+        if self._timer is not None:
+            context.window_manager.event_timer_remove(self._timer)
+            self._timer = None
+        if getattr(context, "workspace", None) is not None:
+            context.workspace.status_text_set(None)
+
+
+class CLIPDRAW_OT_cancel(Operator):
+    """Stop the running drawing after its current step, keeping every stroke made so far"""
+
+    bl_idname = "clipdraw.cancel"
+    bl_label = "Cancel Drawing"
+    bl_options = {'REGISTER'}  # no data changes here: the run's own undo step holds the result
+
+    @classmethod
+    def poll(cls, context: Context) -> bool:
+        if session.current() is None:
+            cls.poll_message_set("No drawing is running")
+            return False
+        return True
+
+    def execute(self, context: Context) -> set[str]:
+        run = session.current()
+        if run is None:  # pressed twice after the run ended: nothing to do
+            return {'CANCELLED'}
+        run.cancel()
+        return {'FINISHED'}
+
+
+class CLIPDRAW_OT_restore_defaults(Operator):
+    """Set every drawing setting back to its default (the method, prompts and images are kept)"""
+
+    bl_idname = "clipdraw.restore_defaults"
+    bl_label = "Restore Defaults"
+    bl_options = {'REGISTER', 'UNDO'}
+
+    def execute(self, context: Context) -> set[str]:
+        properties.reset(context.scene.clipdraw)
+        return {'FINISHED'}
+
+
+def menu_add(self, context: Context) -> None:
+    self.layout.operator(CLIPDRAW_OT_run.bl_idname, text="Drawing with CLIP", icon='OUTLINER_OB_GREASEPENCIL')
+
+
+classes = (CLIPDRAW_OT_run, CLIPDRAW_OT_cancel, CLIPDRAW_OT_restore_defaults)
+
+
+def register() -> None:
+    for cls in classes:
+        bpy.utils.register_class(cls)
+    bpy.types.VIEW3D_MT_add.append(menu_add)
+
+
+def unregister() -> None:
+    bpy.types.VIEW3D_MT_add.remove(menu_add)
+    for cls in reversed(classes):
+        bpy.utils.unregister_class(cls)

@@ -1,0 +1,338 @@
+"""Canvas -> world mapping: pure numpy, no bpy, so that it can be tested anywhere.
+
+A drawing lives on a canvas in pixels (origin top-left, y down). In Blender it lands on a
+rectangle, the ``Plane``: the result object's transform is the plane's matrix (local X = canvas
+right, local Y = canvas up, local Z = the plane's normal), and every point is written in local
+coordinates on the object's XY plane. One scale factor (world units per pixel) maps both
+positions and widths, so Grease Pencil and curves come out the same size and the aspect ratio
+of the canvas is always kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = [
+    "Plane",
+    "MappedStrokes",
+    "front_plane",
+    "camera_plane",
+    "map_strokes",
+    "knot_handles",
+    "sample_polylines",
+    "srgb_to_linear",
+    "linear_to_srgb",
+    "canvas_matched_colours",
+    "fit_square_rect",
+    "empty_image_aspect",
+    "OverlayPlacement",
+    "overlay_placement",
+    "orientation_matrix",
+]
+
+
+@dataclass(frozen=True)
+class Plane:
+    """Where the canvas goes: a 4x4 object matrix and the canvas' size in world units.
+
+    ``matrix`` columns are the world directions of canvas-right (u) and canvas-up (v), the
+    normal (u x v) and the centre of the canvas; u and v are unit length.
+    """
+
+    matrix: np.ndarray  # (4, 4)
+    width: float  # world units covered by the canvas width
+    height: float  # world units covered by the canvas height
+
+    def scale(self, canvas_w: int) -> float:
+        """World units per canvas pixel (the same along x and y: aspect is kept)."""
+        return self.width / float(canvas_w)
+
+    def local_points(self, points_px: np.ndarray, canvas_w: int, canvas_h: int) -> np.ndarray:
+        """(P, 2) canvas pixels -> (P, 3) object-local coordinates, y flipped, z = 0."""
+        pts = np.asarray(points_px, dtype=np.float64).reshape(-1, 2)
+        s = self.scale(canvas_w)
+        out = np.zeros((len(pts), 3))
+        out[:, 0] = (pts[:, 0] - canvas_w / 2.0) * s
+        out[:, 1] = (canvas_h / 2.0 - pts[:, 1]) * s
+        return out
+
+    def world_points(self, points_px: np.ndarray, canvas_w: int, canvas_h: int) -> np.ndarray:
+        """(P, 2) canvas pixels -> (P, 3) world coordinates (what a test reads back)."""
+        local = self.local_points(points_px, canvas_w, canvas_h)
+        return local @ self.matrix[:3, :3].T + self.matrix[:3, 3]
+
+
+def _basis_matrix(u: np.ndarray, v: np.ndarray, origin: np.ndarray) -> np.ndarray:
+    u = u / np.linalg.norm(u)
+    v = v - u * np.dot(u, v)  # re-orthogonalise against rounding
+    v = v / np.linalg.norm(v)
+    m = np.eye(4)
+    m[:3, 0], m[:3, 1], m[:3, 2], m[:3, 3] = u, v, np.cross(u, v), origin
+    return m
+
+
+def front_plane(
+    location: Sequence[float],
+    rotation: np.ndarray | None,
+    world_width: float,
+    canvas_w: int,
+    canvas_h: int,
+) -> Plane:
+    """The canvas centred on ``location`` (the 3D cursor) in the Front view's XZ plane.
+
+    ``rotation`` (3x3, the cursor's rotation) turns the plane with the cursor; identity gives
+    canvas-right = +X, canvas-up = +Z and a normal facing -Y, towards a Front-view viewer.
+    """
+    if world_width <= 0:
+        raise ValueError(f"world_width must be positive, got {world_width}")
+    rot = np.eye(3) if rotation is None else np.asarray(rotation, dtype=np.float64).reshape(3, 3)
+    u = rot @ np.array([1.0, 0.0, 0.0])
+    v = rot @ np.array([0.0, 0.0, 1.0])
+    height = world_width * canvas_h / float(canvas_w)
+    return Plane(_basis_matrix(u, v, np.asarray(location, dtype=np.float64)), float(world_width), height)
+
+
+def camera_plane(
+    camera_matrix: np.ndarray,
+    frame_corners: np.ndarray,
+    orthographic: bool,
+    distance: float,
+    canvas_w: int,
+    canvas_h: int,
+) -> Plane:
+    """The canvas fitted inside a camera's view at ``distance`` in front of it.
+
+    ``frame_corners`` are the 4 corners of the camera frame in camera-local coordinates
+    (Blender's ``Camera.view_frame``); the camera looks down its local -Z. The canvas keeps its
+    aspect and touches the frame on two sides ("contain"), so a render of the camera shows the
+    whole canvas; with the render aspect equal to the canvas aspect it fills the frame exactly.
+    """
+    if distance <= 0:
+        raise ValueError(f"distance must be positive, got {distance}")
+    c = np.asarray(frame_corners, dtype=np.float64).reshape(4, 3)
+    if orthographic:
+        c = c.copy()
+        c[:, 2] = -distance
+    else:
+        depth = -c[:, 2:3]
+        if np.any(depth <= 0):
+            raise ValueError("camera frame corners must lie in front of the camera (negative z)")
+        c = c * (distance / depth)
+    lo, hi = c.min(axis=0), c.max(axis=0)
+    centre = np.array([(lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2, -distance, 1.0])
+    m = np.asarray(camera_matrix, dtype=np.float64).reshape(4, 4)
+    origin = (m @ centre)[:3]
+    right = m[:3, :3] @ np.array([(hi[0] - lo[0]) / 2, 0.0, 0.0])  # world half-extent vectors
+    up = m[:3, :3] @ np.array([0.0, (hi[1] - lo[1]) / 2, 0.0])
+    frame_w, frame_h = 2 * np.linalg.norm(right), 2 * np.linalg.norm(up)
+    s = min(frame_w / canvas_w, frame_h / canvas_h)
+    return Plane(_basis_matrix(right, up, origin), canvas_w * s, canvas_h * s)
+
+
+@dataclass(frozen=True)
+class MappedStrokes:
+    """A Drawing mapped onto a plane: what the builders write, in object-local units."""
+
+    points: np.ndarray  # (P, 3) control points, local coordinates
+    segments: np.ndarray  # (N,) cubic segments per stroke
+    offsets: np.ndarray  # (N+1,) first control point of each stroke
+    radius: np.ndarray  # (N,) half thickness in world units
+    colour: np.ndarray  # (N, 3) linear RGB to give Blender (see canvas_matched_colours)
+    alpha: np.ndarray  # (N,) opacity to give Blender
+    srgba: np.ndarray  # (N, 4) the drawing's own straight sRGB colours and alpha
+
+    def __len__(self) -> int:
+        return len(self.segments)
+
+    @property
+    def knots(self) -> int:
+        """Bezier knots (GP v3 points, curve bezier points): S+1 per stroke."""
+        return int(np.sum(self.segments + 1))
+
+    @property
+    def display_srgba(self) -> np.ndarray:
+        """(N, 4) what Blender is given, as sRGB and alpha (names curve materials)."""
+        return np.concatenate([linear_to_srgb(self.colour), self.alpha[:, None]], axis=1)
+
+
+def srgb_to_linear(c: np.ndarray) -> np.ndarray:
+    """sRGB-encoded values in [0, 1] to linear (the engine draws in sRGB, Blender mixes linear)."""
+    c = np.clip(np.asarray(c, dtype=np.float64), 0.0, 1.0)
+    return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+
+
+def linear_to_srgb(c: np.ndarray) -> np.ndarray:
+    c = np.clip(np.asarray(c, dtype=np.float64), 0.0, 1.0)
+    return np.where(c <= 0.0031308, c * 12.92, 1.055 * c ** (1 / 2.4) - 0.055)
+
+
+def canvas_matched_colours(srgba: np.ndarray, background: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    """Linear colours and opacities that make each stroke look in Blender as on the engine's canvas.
+
+    The engine composites straight sRGB values (``a*c + (1-a)*bg``); Blender composites in linear
+    light, which would show a half-transparent black stroke on white at 74% grey instead of 50%.
+    For each stroke this returns the linear colour x and the smallest opacity a' >= a (x within
+    [0, 1]) such that Blender's ``a'*x + (1-a')*lin(bg)`` equals ``lin(a*c + (1-a)*bg)`` exactly over
+    the canvas background. Opaque strokes keep their colour; overlaps are close, not exact.
+    Returns ((N, 3) linear colours, (N,) opacities).
+    """
+    rgba = np.clip(np.asarray(srgba, dtype=np.float64).reshape(-1, 4), 0.0, 1.0)
+    c, a = rgba[:, :3], rgba[:, 3:4]
+    bg = np.clip(np.asarray(background, dtype=np.float64)[:3], 0.0, 1.0)
+    target = srgb_to_linear(a * c + (1 - a) * bg)
+    bg_lin = srgb_to_linear(bg)
+    lower = a.copy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        keep_dark = np.where(bg_lin > 0, 1 - target / bg_lin, -np.inf)  # x >= 0
+        keep_light = np.where(bg_lin < 1, (target - bg_lin) / (1 - bg_lin), -np.inf)  # x <= 1
+    lower = np.maximum(lower, np.maximum(keep_dark, keep_light).max(axis=1, keepdims=True))
+    opacity = np.clip(lower, 0.0, 1.0)
+    safe = np.where(opacity > 0, opacity, 1.0)
+    x = np.where(opacity > 0, (target - (1 - opacity) * bg_lin) / safe, srgb_to_linear(c))
+    return np.clip(x, 0.0, 1.0), opacity[:, 0]
+
+
+def map_strokes(drawing, plane: Plane) -> MappedStrokes:
+    """Map a ``synth_core.drawing.Drawing`` (duck-typed: packed arrays) onto ``plane``."""
+    s = plane.scale(drawing.width)
+    rgba = np.clip(np.asarray(drawing.rgba, dtype=np.float64).reshape(-1, 4), 0.0, 1.0)
+    colour, alpha = canvas_matched_colours(rgba, getattr(drawing, "background", (1.0, 1.0, 1.0, 1.0)))
+    return MappedStrokes(
+        points=plane.local_points(drawing.points, drawing.width, drawing.height),
+        segments=np.asarray(drawing.segments, dtype=np.int64),
+        offsets=np.asarray(drawing.offsets, dtype=np.int64),
+        radius=np.asarray(drawing.widths, dtype=np.float64) * s / 2.0,
+        colour=colour,
+        alpha=alpha,
+        srgba=rgba,
+    )
+
+
+def knot_handles(points: np.ndarray, segments: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Split packed cubic control points into Bezier knots and their left/right handles.
+
+    Stroke i's control points c0..c(3S) give knots c0, c3, ..., c(3S); knot k's left handle is
+    c(3k-1) and its right handle c(3k+1). The open ends get a handle on the knot itself (no
+    influence), so the curve between knots is exactly the engine's cubic.
+    Returns three (K, D) arrays, K = sum(S+1).
+    """
+    pts = np.asarray(points)
+    seg = np.asarray(segments, dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(3 * seg + 1)])
+    knots_per = seg + 1
+    stroke_of = np.repeat(np.arange(len(seg)), knots_per)
+    first_knot = np.concatenate([[0], np.cumsum(knots_per)])[:-1]
+    k = np.arange(int(knots_per.sum())) - np.repeat(first_knot, knots_per)  # knot number in its stroke
+    idx = offsets[stroke_of] + 3 * k
+    left = np.where(k == 0, idx, idx - 1)
+    right = np.where(k == seg[stroke_of], idx, idx + 1)
+    return pts[idx], pts[left], pts[right]
+
+
+def sample_polylines(points: np.ndarray, segments: np.ndarray, samples: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sample every stroke's cubic path at ``samples`` points per segment (ends shared).
+
+    For outputs without Bezier strokes (Grease Pencil v2). Vectorised per segment count, so a
+    256-stroke drawing costs a few numpy calls, not a Python loop over points.
+    Returns (Q, D) points and (N,) point counts, stroke order kept.
+    """
+    if samples < 2:
+        raise ValueError("samples per segment must be at least 2")
+    pts = np.asarray(points, dtype=np.float64)
+    seg = np.asarray(segments, dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(3 * seg + 1)])
+    t = np.linspace(0.0, 1.0, samples)
+    basis = np.stack([(1 - t) ** 3, 3 * (1 - t) ** 2 * t, 3 * (1 - t) * t**2, t**3], axis=1)  # (T, 4)
+    counts = seg * (samples - 1) + 1
+    out_offsets = np.concatenate([[0], np.cumsum(counts)])
+    out = np.empty((int(counts.sum()), pts.shape[1]))
+    for s in np.unique(seg):
+        which = np.nonzero(seg == s)[0]
+        ctrl = pts[offsets[which][:, None] + np.arange(3 * s + 1)]  # (n, 3s+1, D)
+        segs = np.stack([ctrl[:, 3 * k : 3 * k + 4] for k in range(s)], axis=1)  # (n, s, 4, D)
+        curve = np.einsum("tj,nsjd->nstd", basis, segs)  # (n, s, T, D)
+        body = curve[:, :, :-1].reshape(len(which), -1, pts.shape[1])  # drop shared segment ends
+        full = np.concatenate([body, curve[:, -1, -1:]], axis=1)
+        rows = out_offsets[which][:, None] + np.arange(full.shape[1])
+        out[rows] = full
+    return out, counts
+
+
+# -- the source image under a sketch ---------------------------------------------------------
+def fit_square_rect(width: int, height: int, size: int) -> tuple[int, int, int, int]:
+    """Where the engine puts a ``width`` x ``height`` image on its square ``size`` canvas.
+
+    Mirrors ``synth_core.images.fit_square`` (pad 0), which CLIPasso uses for its target: the
+    image is scaled to fit (aspect kept), rounded to whole pixels and centred with integer
+    division, white around it. Returns (x0, y0, w, h) in canvas pixels, y down.
+    """
+    if width < 1 or height < 1 or size < 1:
+        raise ValueError(f"image and canvas sizes must be positive, got {width}x{height} on {size}")
+    s = size / max(width, height)
+    nw, nh = max(1, round(width * s)), max(1, round(height * s))
+    return (size - nw) // 2, (size - nh) // 2, nw, nh
+
+
+def empty_image_aspect(width: int, height: int, aspect_x: float = 1.0, aspect_y: float = 1.0) -> tuple[float, float]:
+    """The fraction of ``empty_display_size`` an image empty spans along its local X and Y.
+
+    Mirrors Blender's ``overlay_image_calc_aspect`` (draw/engines/overlay): the longer side spans
+    the display size, the other one its share, with the Image's ``display_aspect`` applied.
+    """
+    sx = sy = 1.0
+    if aspect_x > aspect_y:
+        sy = aspect_y / aspect_x
+    elif aspect_x < aspect_y:
+        sx = aspect_x / aspect_y
+    w, h = max(width, 1) * sx, max(height, 1) * sy
+    return (1.0, h / w) if w > h else (w / h, 1.0)
+
+
+# EXIF orientation (1-8) -> the 2x2 map from a raw image's centred coordinates (x right, y up)
+# to the upright image's, i.e. what Pillow's ``exif_transpose`` (used by the engine) applies.
+_ORIENTATIONS = {
+    1: ((1, 0), (0, 1)), 2: ((-1, 0), (0, 1)), 3: ((-1, 0), (0, -1)), 4: ((1, 0), (0, -1)),
+    5: ((0, -1), (-1, 0)), 6: ((0, 1), (-1, 0)), 7: ((0, 1), (1, 0)), 8: ((0, -1), (1, 0)),
+}
+
+
+def orientation_matrix(orientation: int) -> np.ndarray:
+    """2x2 raw -> upright map for an EXIF orientation (unknown values: identity)."""
+    return np.array(_ORIENTATIONS.get(int(orientation), _ORIENTATIONS[1]), dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class OverlayPlacement:
+    """An image empty that shows the source image exactly where the engine saw it on the canvas."""
+
+    matrix: np.ndarray  # (4, 4) the empty's world matrix (may scale and mirror)
+    display_size: float  # ``empty_display_size``
+    rect: tuple[int, int, int, int]  # the image on the canvas: x0, y0, w, h in pixels (upright)
+
+
+def overlay_placement(plane: Plane, canvas: int, width: int, height: int, aspect: Sequence[float] = (1.0, 1.0),
+                      orientation: int = 1) -> OverlayPlacement:
+    """The image empty for a ``width`` x ``height`` image (as Blender stores it) under a sketch.
+
+    The engine reads the file upright (EXIF ``orientation`` applied) and letterboxes it onto the
+    square canvas (``fit_square_rect``); the empty sits on the drawing's plane, centred on that
+    rectangle, with its longer side as display size and a per-axis scale that absorbs the
+    engine's whole-pixel rounding, so every image pixel lands on the canvas pixel the engine
+    used. Rotated or mirrored orientations turn the raw image the same way Pillow does.
+    """
+    turn = orientation_matrix(orientation)
+    swapped = abs(turn[0, 1]) > 0.5
+    up_w, up_h = (height, width) if swapped else (width, height)
+    x0, y0, nw, nh = fit_square_rect(up_w, up_h, canvas)
+    px = plane.scale(canvas)
+    ax, ay = empty_image_aspect(width, height, aspect[0], aspect[1])
+    display = max(nw, nh) * px
+    raw_w, raw_h = (nh, nw) if swapped else (nw, nh)  # wanted extent of the raw image's axes
+    local = np.eye(4)
+    local[:2, :2] = turn @ np.diag([raw_w * px / (display * ax), raw_h * px / (display * ay)])
+    local[0, 3] = (x0 + nw / 2.0 - canvas / 2.0) * px
+    local[1, 3] = (canvas / 2.0 - (y0 + nh / 2.0)) * px
+    return OverlayPlacement(np.asarray(plane.matrix, dtype=np.float64) @ local, float(display), (x0, y0, nw, nh))

@@ -1,0 +1,212 @@
+"""The scene's drawing settings: one ``Scene.clipdraw`` PointerProperty, deleted on unregister.
+
+Settings live on the scene so that they are saved with the .blend and presets can set them.
+``JOB_SETTINGS`` names the ones presets may store and "Restore Defaults" resets (not what to
+draw: the method, the prompts and the images); ``request_from`` is the single boundary where
+Blender state becomes the engine's plain request. Image inputs are resolved to files before it
+(``image_inputs``), so the request only ever holds paths.
+"""
+
+import os
+from collections.abc import Mapping
+
+import bpy
+from bpy.props import (BoolProperty, EnumProperty, FloatProperty, IntProperty, IntVectorProperty, PointerProperty,
+                       StringProperty)
+from bpy.types import PropertyGroup
+
+MAX_STROKES = 10_000  # the engine's limits (synth_core.jobs); the engine validates again
+MAX_STEPS = 100_000
+MAX_SEEDS = 16
+PREVIEW_SNAPSHOTS = 20  # "final result only" still previews about this many states while it runs
+
+METHODS = [
+    ("CLIPDRAW", "Text to Drawing", "CLIPDraw: optimise coloured strokes until the model sees the prompt"),
+    ("STYLE", "Text + Style Image", "StyleCLIPDraw: draw the prompt in the colours and texture of a style image"),
+    ("SKETCH", "Image to Sketch", "CLIPasso: a few black strokes that capture an image; fewer is more abstract"),
+]
+WIRE_METHOD = {"CLIPDRAW": "clipdraw", "STYLE": "styleclipdraw", "SKETCH": "clipasso"}
+STYLE_WEIGHT_KEYWORDS = ("imagenet", "untrained")
+IMAGE_SOURCES = [
+    ("IMAGE", "Blender Image", "An image datablock (loaded, packed, generated or painted): its current pixels "
+                               "are written to a temporary PNG for the engine"),
+    ("FILE", "File", "An image file on disk, read by the engine as it is"),
+]
+
+
+class CLIPDRAW_PG_image_input(PropertyGroup):
+    """An image the engine reads: a Blender image datablock or a file path."""
+
+    source: EnumProperty(name="Source", items=IMAGE_SOURCES, default="IMAGE")
+    image: PointerProperty(name="Image", type=bpy.types.Image, description="The Blender image to use")
+    filepath: StringProperty(name="File", description="Image file (PNG, JPEG, WebP, ...)", subtype='FILE_PATH',
+                             default="")
+
+    def is_set(self) -> bool:
+        """Something is chosen (whether it can be read is checked when the run starts)."""
+        return self.image is not None if self.source == "IMAGE" else bool(self.filepath.strip())
+
+
+class CLIPDRAW_PG_settings(PropertyGroup):
+    """What to draw, with which model, and where the result goes."""
+
+    method: EnumProperty(name="Method", items=METHODS, default="CLIPDRAW")
+    prompt: StringProperty(name="Prompt", description="What to draw", default="")
+    style_image: PointerProperty(name="Style Image", type=CLIPDRAW_PG_image_input,
+                                 description="Text + Style Image: the image whose style the drawing takes")
+    source_image: PointerProperty(name="Source Image", type=CLIPDRAW_PG_image_input,
+                                  description="Image to Sketch: the picture to sketch")
+    negative: StringProperty(
+        name="Negative",
+        description="What the drawing should not look like; separate several with ';'",
+        default="",
+    )
+    strokes: IntProperty(name="Strokes", description="Number of strokes: fewer is more abstract",
+                         default=128, min=1, max=MAX_STROKES, soft_max=1024)
+    steps: IntProperty(name="Steps", description="Optimisation steps (Image to Sketch stops earlier once the "
+                       "sketch stops improving)", default=300, min=1, max=MAX_STEPS, soft_max=5000)
+    seed: IntProperty(name="Seed", description="Same seed, same settings and device: same drawing",
+                      default=0, min=0)
+    style_strength: FloatProperty(name="Style Strength", description="How strongly the style image's colours and "
+                                  "texture count against the prompt (0-100; style weight = 4 x strength / 100)",
+                                  default=50.0, min=0.0, max=100.0, precision=0)
+    style_weights: StringProperty(
+        name="Style Weights",
+        description="VGG-16 weights of the style loss: 'imagenet' (torchvision's file from the torch hub cache or "
+                    "a download), a .pth file path, or 'untrained' (fixed random weights, works offline)",
+        default="imagenet",
+    )
+    sketch_strokes: IntProperty(name="Strokes", description="Number of black strokes in the sketch: fewer is "
+                                "more abstract", default=16, min=1, max=MAX_STROKES, soft_max=256)
+    seeds: IntProperty(name="Seeds", description="Sketch with this many seeds at once (one batch) and keep the "
+                       "best", default=3, min=1, max=MAX_SEEDS)
+    use_mask: BoolProperty(name="Alpha as Mask", description="Use the source image's transparency as the object "
+                           "mask: strokes start on the object only", default=True)
+    show_overlay: BoolProperty(name="Overlay Source Image", description="Show the source image under the sketch "
+                               "(an image empty in the CLIPDraw collection, shared by runs on the same image and "
+                               "place), exactly where the engine saw it", default=True)
+    canvas: IntVectorProperty(name="Canvas", description="Canvas size in pixels (width, height)", size=2,
+                              default=(224, 224), min=16, max=4096)
+    augmentations: IntProperty(name="Augmentations", description="Augmented copies of the drawing per step "
+                               "(0: the method's own default)", default=0, min=0, max=64)
+    model: StringProperty(
+        name="Model",
+        description="open_clip 'NAME:TAG' (e.g. ViT-B-32:openai), a checkpoint path, or 'builtin' "
+                    "(the offline stand-in that ships with the engine; it is not CLIP)",
+        default="ViT-B-32:openai",
+    )
+    output: EnumProperty(
+        name="Output",
+        items=[("GREASE_PENCIL", "Grease Pencil", "Grease Pencil strokes, one frame per snapshot"),
+               ("CURVES", "Curves", "A curve object with one Bezier spline per stroke, keyframed points")],
+        default="GREASE_PENCIL",
+    )
+    target: EnumProperty(
+        name="Target",
+        items=[("NEW", "New Object", "Put the drawing into a new object in the CLIPDraw collection"),
+               ("REPLACE", "Replace Active", "Replace the drawing of the active object (same output type)")],
+        default="NEW",
+    )
+    placement: EnumProperty(
+        name="Placement",
+        items=[("CURSOR", "Front Plane at Cursor", "Upright (Front view) plane centred on the 3D cursor"),
+               ("CAMERA", "Fit Camera View", "Plane in front of the active camera, filling its view")],
+        default="CURSOR",
+    )
+    plane_width: FloatProperty(name="Width", description="Width of the canvas in the scene", default=2.0,
+                               min=1e-4, soft_max=100.0, subtype='DISTANCE', unit='LENGTH')
+    camera_distance: FloatProperty(name="Distance", description="How far in front of the camera the canvas is",
+                                   default=5.0, min=1e-3, soft_max=1000.0, subtype='DISTANCE', unit='LENGTH')
+    animation: EnumProperty(
+        name="Animation",
+        items=[("KEYFRAMES", "Keyframe Snapshots", "Keyframe the drawing every K steps: the timeline replays it"),
+               ("FINAL", "Final Result Only", "Keep only the final drawing (still shown live while it runs)")],
+        default="KEYFRAMES",
+    )
+    snapshot_every: IntProperty(name="Every K Steps", description="Steps between keyframed snapshots",
+                                default=10, min=1, max=MAX_STEPS, soft_max=500)
+    start_frame: IntProperty(name="Start Frame", description="Frame of the first snapshot", default=1)
+    frames_per_snapshot: IntProperty(name="Frames per Snapshot", description="Frames between snapshots",
+                                     default=1, min=1, soft_max=100)
+
+
+KEPT_ON_RESET = ("method", "prompt", "negative", "style_image", "source_image")  # what to draw, not how
+JOB_SETTINGS = tuple(k for k in CLIPDRAW_PG_settings.__annotations__ if k not in KEPT_ON_RESET)
+
+
+def negatives(text: str) -> list[str]:
+    """';'-separated negative prompts, blanks dropped."""
+    return [n.strip() for n in text.split(";") if n.strip()]
+
+
+def style_weights_value(text: str) -> str:
+    """The wire value of the Style Weights setting: a keyword as is, else an absolute file path."""
+    value = text.strip()
+    if not value or value.lower() in STYLE_WEIGHT_KEYWORDS:
+        return value.lower() or "imagenet"
+    return os.path.abspath(bpy.path.abspath(value))  # '//' of an unsaved file: the working folder
+
+
+def request_from(settings: CLIPDRAW_PG_settings, device: str = "auto", cache_dir: str = "",
+                 live_preview: bool = True, images: Mapping[str, str] | None = None, threads: int = 0) -> dict:
+    """The engine request (docs/wire-format.md) for these settings: plain values only.
+
+    ``images`` maps the request's image keys (``style_image``, ``image``) to files the engine can
+    read; turning datablocks into files is ``image_inputs``' job, done before this. Only the keys
+    of the chosen method are sent: the engine refuses none of the others, but a sketch request
+    with a prompt would draw a warning, and the request is stored on the result as a record.
+    """
+    images = images or {}
+    method = settings.method
+    snapshot_every = settings.snapshot_every
+    if settings.animation == "FINAL":
+        snapshot_every = max(1, settings.steps // PREVIEW_SNAPSHOTS) if live_preview else 0
+    req = {"method": WIRE_METHOD[method]}
+    if method != "SKETCH":
+        req.update(prompt=settings.prompt, negative=negatives(settings.negative))
+    req.update({
+        "strokes": settings.sketch_strokes if method == "SKETCH" else settings.strokes,
+        "steps": settings.steps,
+        "seed": settings.seed,
+        "canvas": [settings.canvas[0], settings.canvas[1]],
+        "model": settings.model.strip(),
+        "device": device.lower(),
+        "snapshot_every": snapshot_every,
+    })
+    if method == "STYLE":
+        if "style_image" in images:
+            req["style_image"] = images["style_image"]
+        req.update(style_strength=float(settings.style_strength),
+                   style_weights=style_weights_value(settings.style_weights))
+    elif method == "SKETCH":
+        if "image" in images:
+            req["image"] = images["image"]
+        req.update(seeds=settings.seeds, mask=bool(settings.use_mask))
+    if settings.augmentations > 0:
+        req["augmentations"] = settings.augmentations
+    if cache_dir.strip():
+        req["cache_dir"] = bpy.path.abspath(cache_dir.strip())
+    if threads > 0:
+        req["threads"] = int(threads)
+    return req
+
+
+def reset(settings: CLIPDRAW_PG_settings) -> None:
+    """Every job setting back to its default (what to draw is kept)."""
+    for name in JOB_SETTINGS:
+        settings.property_unset(name)
+
+
+classes = (CLIPDRAW_PG_image_input, CLIPDRAW_PG_settings)
+
+
+def register() -> None:
+    for cls in classes:
+        bpy.utils.register_class(cls)
+    bpy.types.Scene.clipdraw = bpy.props.PointerProperty(type=CLIPDRAW_PG_settings)
+
+
+def unregister() -> None:
+    del bpy.types.Scene.clipdraw
+    for cls in reversed(classes):
+        bpy.utils.unregister_class(cls)

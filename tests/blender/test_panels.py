@@ -1,0 +1,112 @@
+"""The panels' draw code against a recording layout (Blender cannot draw UI headless)."""
+
+from __future__ import annotations
+
+import types
+
+import bpy
+from common import ADDON
+
+from blender_addon import panels, preferences, session
+
+
+class Layout:
+    """Records every layout call; sub-layouts record into the same log."""
+
+    def __init__(self, log: list):
+        self.__dict__["log"] = log
+
+    def __setattr__(self, name, value):
+        self.__dict__[name] = value
+
+    def __getattr__(self, name):
+        def call(*args, **kwargs):
+            self.log.append((name, args, kwargs))
+            return Layout(self.log) if name in ("row", "column", "box", "split") else None
+        return call
+
+
+def draw(panel_cls, context=None) -> list:
+    log: list = []
+    panel_cls.draw(types.SimpleNamespace(layout=Layout(log), _draw_last=panels.CLIPDRAW_PT_main._draw_last),
+                   context or bpy.context)
+    return log
+
+
+def ops(log):
+    return [a[0] for name, a, _ in log if name == "operator"]
+
+
+def props(log):
+    return [a[1] for name, a, _ in log if name == "prop"]
+
+
+def test_main_panel_idle_running_and_after_an_error(addon, monkeypatch):
+    log = draw(panels.CLIPDRAW_PT_main)
+    assert props(log) == ["method", "prompt", "negative"] and ops(log) == ["clipdraw.run"]
+
+    fake = types.SimpleNamespace(factor=0.25, status_line=lambda: "CLIPDraw: step 5/20 · loss -0.500 · ETA 3 s")
+    monkeypatch.setattr(session, "current", lambda: fake)
+    log = draw(panels.CLIPDRAW_PT_main)
+    assert ops(log) == ["clipdraw.cancel"]
+    progress = [k for name, _, k in log if name == "progress"][0]
+    assert progress["factor"] == 0.25 and progress["text"] == "step 5/20 · loss -0.500 · ETA 3 s"
+
+    monkeypatch.undo()
+    session.set_last_error("the worker exited with code 3 before finishing: fake worker: simulated crash " * 2)
+    log = draw(panels.CLIPDRAW_PT_main)
+    labels = [k["text"] for name, _, k in log if name == "label"]
+    assert labels[0].startswith("the worker exited") and len(labels) >= 2  # wrapped, all of it shown
+    assert " ".join(labels).split() == ("the worker exited with code 3 before finishing: fake worker: "
+                                        "simulated crash " * 2).split()
+
+
+def test_sub_panels_show_every_setting(addon):
+    scene = bpy.context.scene
+    assert props(draw(panels.CLIPDRAW_PT_settings)) == ["strokes", "steps", "seed", "canvas", "augmentations", "model"]
+    assert props(draw(panels.CLIPDRAW_PT_output)) == ["output", "target", "placement", "plane_width"]
+    scene.clipdraw.placement = "CAMERA"
+    log = draw(panels.CLIPDRAW_PT_output)
+    assert "camera_distance" in props(log)
+    assert any("no active camera" in k.get("text", "") for name, _, k in log if name == "label")
+    assert props(draw(panels.CLIPDRAW_PT_animation)) == ["animation", "start_frame", "snapshot_every",
+                                                        "frames_per_snapshot"]
+
+
+def test_preferences_draw_the_runner_settings_and_both_buttons(addon):
+    prefs = bpy.context.preferences.addons[ADDON].preferences
+    log: list = []
+    preferences.CLIPDRAW_AddonPreferences.draw(types.SimpleNamespace(layout=Layout(log), python_path="",
+                                                                     **{k: getattr(prefs, k) for k in ("runner",
+                                                                                                       "threads")}),
+                                               bpy.context)
+    assert props(log) == ["runner", "python_path", "device", "threads", "cache_dir"]
+    assert ops(log) == ["clipdraw.check_setup", "clipdraw.setup_engine"]
+    assert any(k.get("text", "").startswith("Engine threads: ") for name, _, k in log if name == "label")
+
+
+def templates(log):
+    return [(a[0], a[1], k) for name, a, k in log if name == "template_ID"]
+
+
+def test_each_method_shows_its_own_fields(addon):
+    settings = bpy.context.scene.clipdraw
+    settings.method = "STYLE"
+    log = draw(panels.CLIPDRAW_PT_main)
+    assert props(log) == ["method", "prompt", "negative", "source", "style_strength"]
+    ((owner, prop, kwargs),) = templates(log)
+    assert owner == settings.style_image and prop == "image" and kwargs["open"] == "image.open"
+    assert props(draw(panels.CLIPDRAW_PT_settings))[-1] == "style_weights"
+
+    settings.method = "SKETCH"  # no prompt: the image is what gets drawn
+    log = draw(panels.CLIPDRAW_PT_main)
+    assert props(log) == ["method", "source", "show_overlay"] and templates(log)[0][0] == settings.source_image
+    settings.source_image.source = "FILE"
+    assert props(draw(panels.CLIPDRAW_PT_main)) == ["method", "source", "filepath", "show_overlay"]
+    log = draw(panels.CLIPDRAW_PT_settings)
+    assert props(log) == ["sketch_strokes", "seeds", "use_mask", "steps", "seed", "canvas", "augmentations", "model"]
+    assert settings.sketch_strokes == 16 and settings.seeds == 3 and settings.strokes == 128
+    assert not any(name == "label" for name, _, _ in log)
+    settings.canvas = (224, 128)
+    log = draw(panels.CLIPDRAW_PT_settings)
+    assert any("square canvas" in k.get("text", "") for name, _, k in log if name == "label")

@@ -1,0 +1,128 @@
+"""Canvas -> world mapping and Bezier helpers: pure numpy, no Blender needed."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from blender_addon import placement
+from synth_core.drawing import Drawing, cubic_points
+
+NEEDS_BPY = False
+
+
+def rot_z(deg: float) -> np.ndarray:
+    c, s = math.cos(math.radians(deg)), math.sin(math.radians(deg))
+    return np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]])
+
+
+def test_front_plane_maps_corners_with_y_flipped_and_aspect_kept():
+    plane = placement.front_plane((1.0, 2.0, 3.0), None, 4.0, 200, 100)
+    corners = plane.world_points(np.array([[0, 0], [200, 0], [0, 100], [200, 100], [100, 50]]), 200, 100)
+    # canvas top-left -> left (-X) and up (+Z) of the cursor; the front plane is XZ at the cursor's y
+    np.testing.assert_allclose(corners, [[-1, 2, 4], [3, 2, 4], [-1, 2, 2], [3, 2, 2], [1, 2, 3]], atol=1e-12)
+    assert plane.height == pytest.approx(2.0)
+    assert plane.scale(200) == pytest.approx(0.02)
+    np.testing.assert_allclose(plane.matrix[:3, 2], [0, -1, 0], atol=1e-12)  # faces a Front-view viewer
+
+
+def test_front_plane_turns_with_the_cursor():
+    plane = placement.front_plane((0, 0, 0), rot_z(90), 2.0, 100, 100)
+    right = plane.world_points(np.array([[100, 50]]), 100, 100)[0]
+    np.testing.assert_allclose(right, [0, 1, 0], atol=1e-12)  # canvas-right now points along +Y
+
+
+def perspective_corners(aspect: float) -> np.ndarray:
+    """Camera.view_frame-style corners: sensor-fit width 1 at depth 1 (40 mm / 36 mm scaled)."""
+    hw, hh = 0.5, 0.5 / aspect
+    return np.array([[hw, hh, -1.0], [hw, -hh, -1.0], [-hw, -hh, -1.0], [-hw, hh, -1.0]])
+
+
+def test_camera_plane_fills_the_view_at_the_distance():
+    cam = np.eye(4)
+    cam[:3, 3] = [0, 0, 10]  # looking down -Z from z=10
+    plane = placement.camera_plane(cam, perspective_corners(2.0), False, 4.0, 200, 100)
+    # at distance 4 the frame is 4 wide and 2 high: a 2:1 canvas fills it exactly
+    assert (plane.width, plane.height) == pytest.approx((4.0, 2.0))
+    pts = plane.world_points(np.array([[0, 0], [200, 100]]), 200, 100)
+    np.testing.assert_allclose(pts, [[-2, 1, 6], [2, -1, 6]], atol=1e-12)
+
+
+def test_camera_plane_contains_a_canvas_of_another_aspect():
+    cam = np.eye(4)
+    plane = placement.camera_plane(cam, perspective_corners(2.0), False, 1.0, 100, 100)
+    assert (plane.width, plane.height) == pytest.approx((0.5, 0.5))  # square canvas: limited by the height
+    ortho = np.array([[3, 1, -0.1], [3, -1, -0.1], [-3, -1, -0.1], [-3, 1, -0.1]])
+    plane = placement.camera_plane(cam, ortho, True, 7.0, 100, 100)
+    assert (plane.width, plane.height) == pytest.approx((2.0, 2.0))
+    np.testing.assert_allclose(plane.matrix[:3, 3], [0, 0, -7])
+
+
+def test_camera_plane_follows_a_rotated_camera():
+    cam = np.eye(4)
+    cam[:3, :3] = np.array([[1, 0, 0], [0, 0, -1], [0, 1, 0]])  # rotate +90 deg about X: looks along +Y
+    cam[:3, 3] = [0, -10, 0]
+    plane = placement.camera_plane(cam, perspective_corners(1.0), False, 10.0, 64, 64)
+    np.testing.assert_allclose(plane.matrix[:3, 3], [0, 0, 0], atol=1e-12)
+    top_left = plane.world_points(np.array([[0, 0]]), 64, 64)[0]
+    np.testing.assert_allclose(top_left, [-5, 0, 5], atol=1e-12)
+
+
+def test_bad_plane_arguments_are_refused():
+    with pytest.raises(ValueError, match="world_width"):
+        placement.front_plane((0, 0, 0), None, 0.0, 10, 10)
+    with pytest.raises(ValueError, match="distance"):
+        placement.camera_plane(np.eye(4), perspective_corners(1), False, -1, 10, 10)
+
+
+def test_knot_handles_split_the_control_points():
+    pts = np.arange(14 * 2, dtype=float).reshape(14, 2)  # stroke A: 2 segments (7 pts); B: 2 segments
+    knots, left, right = placement.knot_handles(pts, np.array([2, 2]))
+    np.testing.assert_array_equal(knots[:, 0], pts[[0, 3, 6, 7, 10, 13], 0])
+    np.testing.assert_array_equal(left[:, 0], pts[[0, 2, 5, 7, 9, 12], 0])  # open start: handle on the knot
+    np.testing.assert_array_equal(right[:, 0], pts[[1, 4, 6, 8, 11, 13], 0])  # open end: handle on the knot
+
+
+def test_sample_polylines_matches_the_engines_cubic_sampling():
+    rng = np.random.default_rng(1)
+    segs = np.array([1, 3, 2, 3])
+    pts = rng.uniform(0, 100, (int(np.sum(3 * segs + 1)), 2))
+    out, counts = placement.sample_polylines(pts, segs, 6)
+    offsets = np.concatenate([[0], np.cumsum(3 * segs + 1)])
+    start = 0
+    for i, s in enumerate(segs):
+        expected = cubic_points(pts[offsets[i] : offsets[i + 1]], 6)
+        assert counts[i] == len(expected) == s * 5 + 1
+        np.testing.assert_allclose(out[start : start + counts[i]], expected, atol=1e-9)
+        start += counts[i]
+
+
+def test_map_strokes_scales_widths_like_positions_and_linearises_colour():
+    d = Drawing(100, 50, [[0, 0], [10, 0], [20, 0], [30, 0]] * 2, [1, 1], [10.0, 4.0],
+                [[0.5, 1.0, 0.0, 1.0], [0.0, 0.0, 0.0, 0.5]])
+    plane = placement.front_plane((0, 0, 0), None, 2.0, 100, 50)
+    m = placement.map_strokes(d, plane)
+    assert m.radius[0] == pytest.approx(10.0 * 0.02 / 2)  # half of the full width, same scale as points
+    np.testing.assert_allclose(m.points[1], [10 * 0.02 - 1.0, 0.5, 0.0])
+    np.testing.assert_allclose(m.colour[0], [0.21404114, 1.0, 0.0], atol=1e-7)  # sRGB 0.5 -> linear 0.214
+    assert m.alpha[0] == 1.0 and m.knots == 4
+    # half-transparent black on white is 50% grey on the canvas: Blender needs opacity 1 - lin(0.5)
+    np.testing.assert_allclose(m.colour[1], [0, 0, 0], atol=1e-12)
+    assert m.alpha[1] == pytest.approx(1 - 0.21404114)
+
+
+@pytest.mark.parametrize("background", [(1, 1, 1), (0.2, 0.5, 0.9), (0, 0, 0)])
+def test_canvas_matched_colours_composite_like_the_engine(background):
+    rng = np.random.default_rng(3)
+    srgba = rng.uniform(0, 1, (500, 4))
+    srgba[:50, 3] = 1.0
+    srgba[50:60, 3] = 0.0
+    x, a = placement.canvas_matched_colours(srgba, background)
+    assert np.all((0 <= x) & (x <= 1)) and np.all(a >= srgba[:, 3] - 1e-12) and np.all(a <= 1)
+    bg = np.array(background, dtype=float)
+    engine = placement.srgb_to_linear(srgba[:, 3:] * srgba[:, :3] + (1 - srgba[:, 3:]) * bg)  # sRGB mixing
+    blender = a[:, None] * x + (1 - a[:, None]) * placement.srgb_to_linear(bg)  # linear mixing
+    np.testing.assert_allclose(blender, engine, atol=1e-9)
+    np.testing.assert_allclose(x[:50], placement.srgb_to_linear(srgba[:50, :3]), atol=1e-12)  # opaque: as is

@@ -1,0 +1,153 @@
+"""scripts/render.py: usage errors (exit 2) and the end-to-end job with the small model."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from common import ROOT
+
+SCRIPT = ROOT / "scripts" / "render.py"
+
+
+def render_py(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(SCRIPT), "--", *args], capture_output=True, text=True, timeout=timeout)
+
+
+IMAGE = str(ROOT / "tests" / "blender" / "common.py")  # any existing file: usage checks never read it
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--out", "x.blend"], "--method clipdraw needs --prompt TEXT"),
+    (["--prompt", "  ", "--out", "x.blend"], "--prompt is empty"),
+    (["--method", "clipasso", "--out", "x.blend"], "--method clipasso needs --image IMAGE"),
+    (["--method", "styleclipdraw", "--prompt", "a", "--out", "x.blend"], "--method styleclipdraw needs --style"),
+    (["--method", "styleclipdraw", "--style", IMAGE, "--out", "x.blend"], "--method styleclipdraw needs --prompt"),
+    (["--method", "clipasso", "--image", IMAGE, "--prompt", "a", "--out", "x.blend"], "it takes no --prompt"),
+    (["--prompt", "a", "--image", IMAGE, "--out", "x.blend"], "--image is for --method clipasso, not clipdraw"),
+    (["--prompt", "a", "--seeds", "2", "--out", "x.blend"], "--seeds is for --method clipasso"),
+    (["--method", "clipasso", "--image", IMAGE, "--strength", "3", "--out", "x.blend"],
+     "--strength is for --method styleclipdraw, not clipasso"),
+    (["--method", "clipasso", "--image", "nowhere.png", "--out", "x.blend"], "--image 'nowhere.png' does not exist"),
+    (["--method", "styleclipdraw", "--prompt", "a", "--style", "no.png", "--out", "x.blend"],
+     "--style 'no.png' does not exist"),
+    (["--method", "clipasso", "--image", IMAGE, "--strokes", "0", "--out", "x.blend"],
+     "--strokes must be between 1 and 10000, got 0"),
+    (["--method", "clipasso", "--image", IMAGE, "--seeds", "17", "--out", "x.blend"], "--seeds must be between 1 and 16"),
+    (["--method", "clipasso", "--image", IMAGE, "--canvas", "64", "32", "--out", "x.blend"], "on a square canvas"),
+    (["--method", "styleclipdraw", "--prompt", "a", "--style", IMAGE, "--strength", "101", "--out", "x.blend"],
+     "--strength must be between 0 and 100, got 101"),
+    (["--prompt", "a", "--threads", "-1", "--out", "x.blend"], "--threads must be between 0 and 1024"),
+    (["--method", "sketch", "--out", "x.blend"], "invalid choice: 'sketch'"),
+    (["--prompt", "a", "--out", "x.blend", "--steps", "0"], "--steps must be between 1 and 100000, got 0"),
+    (["--prompt", "a", "--out", "x.blend", "--strokes", "20000"], "--strokes must be between 1 and 10000"),
+    (["--prompt", "a", "--out", "x.png"], "--out must name a .blend file"),
+    (["--prompt", "a", "--out", "x.blend", "--engine", "povray"], "invalid choice: 'povray'"),
+])
+def test_bad_arguments_exit_2_with_one_line(args, message):
+    proc = render_py(*args, timeout=60)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], proc.stderr
+
+
+def read_png(path) -> np.ndarray:
+    """(H, W, 3) uint8, top row first, read with Blender itself (no PIL needed)."""
+    import bpy
+
+    img = bpy.data.images.load(str(path))
+    w, h = img.size
+    px = np.empty(w * h * 4, np.float32)
+    img.pixels.foreach_get(px)
+    bpy.data.images.remove(img)
+    return np.rint(px.reshape(h, w, 4)[::-1, :, :3] * 255).astype(np.uint8)
+
+
+def inked(rgb: np.ndarray, background=(255, 255, 255), threshold: int = 20) -> np.ndarray:
+    return np.abs(rgb[..., :3].astype(int) - np.array(background)).max(axis=-1) > threshold
+
+
+@pytest.mark.parametrize("output", ["grease-pencil", "curves"])
+def test_end_to_end_blend_render_and_animation_match_the_engine(tmp_path, builtin_model, output):
+    import bpy
+
+    from blender_addon import animation, grease_pencil
+
+    out = tmp_path / "out"
+    extra = ["--animation", str(out / "frames")] if output == "grease-pencil" else []
+    proc = render_py("--prompt", "a red circle", "--model", "builtin", "--strokes", "16", "--steps", "40",
+                     "--snapshot-every", "10", "--output", output, "--out", str(out / "drawing.blend"),
+                     "--render", str(out / "final.png"), "--drawing", str(out / "drawing.json"),
+                     "--runner", "subprocess", "--python", builtin_model, *extra)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "step 40/40" in proc.stdout and "wrote" in proc.stdout
+    if extra:
+        assert sorted(p.name for p in (out / "frames").iterdir()) == [f"frame_{i:04d}.png" for i in range(1, 6)]
+    # the .blend holds the animated object: snapshots at steps 0, 10, 20, 30, 40 on frames 1-5
+    bpy.ops.wm.open_mainfile(filepath=str(out / "drawing.blend"))
+    objs = [o for o in bpy.data.objects if "clipdraw_prompt" in o]
+    assert len(objs) == 1 and objs[0]["clipdraw_prompt"] == "a red circle" and objs[0]["clipdraw_model"] == "builtin"
+    if output == "grease-pencil":
+        assert grease_pencil.frame_numbers(objs[0].data) == [1, 2, 3, 4, 5]
+    else:
+        fc = animation.find_fcurve(objs[0].data, "splines[0].bezier_points[0].co", 0)
+        assert [k.co[0] for k in fc.keyframe_points] == [1, 2, 3, 4, 5]
+    # Workbench's last frame vs the engine's own rendering of the final drawing
+    subprocess.run([builtin_model, "-m", "synth_core", "render", str(out / "drawing.json"), "--out",
+                    str(out / "engine.png")], check=True, capture_output=True, cwd=ROOT)
+    engine, blender = read_png(out / "engine.png"), read_png(out / "final.png")
+    assert blender.shape == engine.shape
+    a, b = inked(blender), inked(engine)
+    iou = (a & b).sum() / max(1, (a | b).sum())
+    assert b.sum() > 50 and iou >= 0.85, f"IoU {iou:.3f}"
+
+
+def test_sketch_end_to_end_lines_up_with_its_source_image(tmp_path, builtin_model):
+    """render.py --method clipasso with the real engine: the .blend holds the sketch, its record and
+    the overlay, and both the strokes (through the overlay) and the render sit on the disc."""
+    import bpy
+
+    from blender_addon import grease_pencil, placement
+    from pictures import disc_rgba, empty_image_point, write_rgba
+
+    centre, radius = (68, 22), 12  # off-centre both ways: a missed letterbox, shift or flip would show
+    source = write_rgba(tmp_path / "disc.png", disc_rgba(96, 64, centre=centre, radius=radius))
+    out = tmp_path / "out"
+    proc = render_py("--method", "clipasso", "--image", str(source), "--model", "builtin", "--strokes", "8",
+                     "--seeds", "2", "--steps", "20", "--canvas", "64", "--out", str(out / "sketch.blend"),
+                     "--render", str(out / "final.png"), "--runner", "subprocess", "--python", builtin_model,
+                     "--threads", "1")
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "sketching" in proc.stdout and "step 20/20" in proc.stdout
+    bpy.ops.wm.open_mainfile(filepath=str(out / "sketch.blend"))
+    (sketch,) = [o for o in bpy.data.objects if "clipdraw_method" in o]
+    assert (sketch["clipdraw_method"], sketch["clipdraw_image"], sketch["clipdraw_image_source"]) == \
+        ("clipasso", str(source), "FILE")
+    assert sketch["clipdraw_seeds"] == 2 and sketch["clipdraw_winning_seed"] in (0, 1000)
+    assert list(sketch["clipdraw_seed_list"]) == [0, 1000] and len(sketch["clipdraw_eval_loss"]) == 2
+    empty = bpy.data.objects[sketch["clipdraw_overlay"]]
+    assert os.path.normpath(bpy.path.abspath(empty.data.filepath)) == str(source)  # saved relative
+    assert empty.users_collection[0] == sketch.users_collection[0]
+    # every knot of the final sketch, seen through the overlay, lies on the disc of the source image
+    layer = grease_pencil.layer_of(sketch.data)
+    frame = max(layer.frames, key=lambda f: f.frame_number)
+    m = np.array(sketch.matrix_world)
+    if grease_pencil.is_v3():
+        local = [p.position for s in frame.drawing.strokes for p in s.points]
+    else:
+        local = [p.co for s in frame.strokes for p in s.points]
+    world = np.array([(m @ np.array([*p, 1.0]))[:3] for p in local])
+    origin = empty_image_point(empty, 0, 0)
+    axes = np.stack([empty_image_point(empty, 1, 0) - origin, empty_image_point(empty, 0, 1) - origin], 1)
+    uv = np.linalg.lstsq(axes, (world - origin).T, rcond=None)[0].T  # image pixels
+    gaps = np.linalg.norm(uv - (np.array(centre) + 0.5), axis=1)
+    assert len(uv) >= 16 and gaps.max() < radius + 3, np.round(uv, 1)
+    # the camera render is pixel-aligned with the canvas: its ink sits where the engine put the disc
+    rgb = read_png(out / "final.png")
+    ys, xs = np.nonzero(inked(rgb))
+    x0, y0, nw, nh = placement.fit_square_rect(96, 64, 64)
+    disc = np.array([x0 + (centre[0] + 0.5) * nw / 96, y0 + (centre[1] + 0.5) * nh / 64])
+    assert len(xs) > 20 and np.linalg.norm([xs.mean() + 0.5, ys.mean() + 0.5] - disc) < 4
