@@ -175,13 +175,14 @@ def menu_add(self, context: Context) -> None:
 classes = (CLIPDRAW_OT_run, CLIPDRAW_OT_cancel, CLIPDRAW_OT_restore_defaults)
 
 
+_register_classes, _unregister_classes = bpy.utils.register_classes_factory(classes)
+
+
 def register() -> None:
-    for cls in classes:
-        bpy.utils.register_class(cls)
+    _register_classes()
     bpy.types.VIEW3D_MT_add.append(menu_add)
 
 
 def unregister() -> None:
     bpy.types.VIEW3D_MT_add.remove(menu_add)
-    for cls in reversed(classes):
-        bpy.utils.unregister_class(cls)
+    _unregister_classes()

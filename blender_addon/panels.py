@@ -36,6 +36,12 @@ class PanelMixin:
     bl_region_type = 'UI'
     bl_category = "CLIPDraw"
 
+    def property_column(self):
+        """Blender's own sidebar style: labels left of the fields, no keyframe decorators."""
+        self.layout.use_property_split = True
+        self.layout.use_property_decorate = False
+        return self.layout.column()
+
 
 class CLIPDRAW_PT_main(PanelMixin, Panel):
     bl_label = "Draw with CLIP"
@@ -47,9 +53,7 @@ class CLIPDRAW_PT_main(PanelMixin, Panel):
     def draw(self, context: Context) -> None:
         layout = self.layout
         settings = context.scene.clipdraw
-        layout.use_property_split = True
-        layout.use_property_decorate = False
-        col = layout.column()
+        col = self.property_column()
         col.prop(settings, "method")
         if settings.method != "SKETCH":  # a sketch draws its image, not a prompt
             col.prop(settings, "prompt")
@@ -108,16 +112,13 @@ class CLIPDRAW_PT_settings(PanelMixin, Panel):
     bl_parent_id = "CLIPDRAW_PT_main"
 
     def draw(self, context: Context) -> None:
-        layout = self.layout
-        layout.use_property_split = True
-        layout.use_property_decorate = False
         settings = context.scene.clipdraw
-        col = layout.column()
+        col = self.property_column()
         for name in settings_shown(settings.method):
             col.prop(settings, name)
         if settings.method == "SKETCH" and settings.canvas[0] != settings.canvas[1]:
             col.label(text="Image to Sketch needs a square canvas", icon='ERROR')
-        layout.operator("clipdraw.restore_defaults", icon='LOOP_BACK')
+        self.layout.operator("clipdraw.restore_defaults", icon='LOOP_BACK')
 
 
 def settings_shown(method: str) -> tuple[str, ...]:
@@ -133,11 +134,8 @@ class CLIPDRAW_PT_output(PanelMixin, Panel):
     bl_parent_id = "CLIPDRAW_PT_main"
 
     def draw(self, context: Context) -> None:
-        layout = self.layout
-        layout.use_property_split = True
-        layout.use_property_decorate = False
         settings = context.scene.clipdraw
-        col = layout.column()
+        col = self.property_column()
         col.prop(settings, "output")
         col.prop(settings, "target")
         col.prop(settings, "placement")
@@ -154,11 +152,8 @@ class CLIPDRAW_PT_animation(PanelMixin, Panel):
     bl_parent_id = "CLIPDRAW_PT_main"
 
     def draw(self, context: Context) -> None:
-        layout = self.layout
-        layout.use_property_split = True
-        layout.use_property_decorate = False
         settings = context.scene.clipdraw
-        col = layout.column()
+        col = self.property_column()
         col.prop(settings, "animation")
         col.prop(settings, "start_frame")
         sub = col.column()
@@ -171,11 +166,4 @@ classes = (CLIPDRAW_MT_presets, CLIPDRAW_OT_preset_add, CLIPDRAW_PT_main, CLIPDR
            CLIPDRAW_PT_output, CLIPDRAW_PT_animation)
 
 
-def register() -> None:
-    for cls in classes:
-        bpy.utils.register_class(cls)
-
-
-def unregister() -> None:
-    for cls in reversed(classes):
-        bpy.utils.unregister_class(cls)
+register, unregister = bpy.utils.register_classes_factory(classes)

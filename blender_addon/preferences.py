@@ -202,13 +202,14 @@ class CLIPDRAW_OT_setup_engine(Operator):
 classes = (CLIPDRAW_AddonPreferences, CLIPDRAW_OT_check_setup, CLIPDRAW_OT_setup_engine)
 
 
+_register_classes, _unregister_classes = bpy.utils.register_classes_factory(classes)
+
+
 def register() -> None:
-    for cls in classes:
-        bpy.utils.register_class(cls)
+    _register_classes()
 
 
 def unregister() -> None:
-    for cls in reversed(classes):
-        bpy.utils.unregister_class(cls)
+    _unregister_classes()
     _check_lines.clear()
     _setup_status.update(state="", line="")

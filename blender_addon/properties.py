@@ -200,13 +200,14 @@ def reset(settings: CLIPDRAW_PG_settings) -> None:
 classes = (CLIPDRAW_PG_image_input, CLIPDRAW_PG_settings)
 
 
+_register_classes, _unregister_classes = bpy.utils.register_classes_factory(classes)
+
+
 def register() -> None:
-    for cls in classes:
-        bpy.utils.register_class(cls)
+    _register_classes()
     bpy.types.Scene.clipdraw = bpy.props.PointerProperty(type=CLIPDRAW_PG_settings)
 
 
 def unregister() -> None:
     del bpy.types.Scene.clipdraw
-    for cls in reversed(classes):
-        bpy.utils.unregister_class(cls)
+    _unregister_classes()
