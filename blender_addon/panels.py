@@ -31,16 +31,17 @@ class CLIPDRAW_OT_preset_add(AddPresetBase, Operator):
     preset_values = [f"settings.{name}" for name in PRESET_SETTINGS]
 
 
+def property_column(layout):
+    """Blender's own sidebar style: labels left of the fields, no keyframe decorators."""
+    layout.use_property_split = True
+    layout.use_property_decorate = False
+    return layout.column()
+
+
 class PanelMixin:
     bl_space_type = 'VIEW_3D'
     bl_region_type = 'UI'
     bl_category = "CLIPDraw"
-
-    def property_column(self):
-        """Blender's own sidebar style: labels left of the fields, no keyframe decorators."""
-        self.layout.use_property_split = True
-        self.layout.use_property_decorate = False
-        return self.layout.column()
 
 
 class CLIPDRAW_PT_main(PanelMixin, Panel):
@@ -53,7 +54,7 @@ class CLIPDRAW_PT_main(PanelMixin, Panel):
     def draw(self, context: Context) -> None:
         layout = self.layout
         settings = context.scene.clipdraw
-        col = self.property_column()
+        col = property_column(self.layout)
         col.prop(settings, "method")
         if settings.method != "SKETCH":  # a sketch draws its image, not a prompt
             col.prop(settings, "prompt")
@@ -113,7 +114,7 @@ class CLIPDRAW_PT_settings(PanelMixin, Panel):
 
     def draw(self, context: Context) -> None:
         settings = context.scene.clipdraw
-        col = self.property_column()
+        col = property_column(self.layout)
         for name in settings_shown(settings.method):
             col.prop(settings, name)
         if settings.method == "SKETCH" and settings.canvas[0] != settings.canvas[1]:
@@ -135,7 +136,7 @@ class CLIPDRAW_PT_output(PanelMixin, Panel):
 
     def draw(self, context: Context) -> None:
         settings = context.scene.clipdraw
-        col = self.property_column()
+        col = property_column(self.layout)
         col.prop(settings, "output")
         col.prop(settings, "target")
         col.prop(settings, "placement")
@@ -153,7 +154,7 @@ class CLIPDRAW_PT_animation(PanelMixin, Panel):
 
     def draw(self, context: Context) -> None:
         settings = context.scene.clipdraw
-        col = self.property_column()
+        col = property_column(self.layout)
         col.prop(settings, "animation")
         col.prop(settings, "start_frame")
         sub = col.column()
