@@ -97,6 +97,13 @@ def test_long_prompts_warn_and_still_run(encoder):
     assert isinstance(events[-1], Done)
 
 
+def test_words_the_builtin_model_does_not_know_are_named_in_a_warning(encoder):
+    req = parse_request({"prompt": "a red cat", "negative": ["blue circles"], "model": "builtin", "strokes": 4,
+                         "steps": 1, "canvas": 64, "device": "cpu"})
+    messages = [e.message for e in run_events(req, encoder=encoder) if isinstance(e, Warning)]
+    assert len(messages) == 1 and "cat" in messages[0] and "not know" in messages[0]  # plurals are known words
+
+
 def test_pixel_baseline_runs(encoder):
     req = parse_request({"prompt": "a red circle", "method": "pixels", "steps": 3, "canvas": 32, "model": "builtin"})
     events = list(run_events(req, encoder=encoder))

@@ -162,3 +162,7 @@ class BuiltinEncoder(Encoder):
 
     def count_tokens(self, text: str) -> int:
         return tokenizer.count_tokens(text)
+
+    def unknown_words(self, text: str) -> list[str]:
+        """Words this stand-in has never seen: the engine warns, since they cannot steer the drawing."""
+        return tokenizer.unknown_words(text)

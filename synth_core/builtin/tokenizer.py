@@ -40,6 +40,11 @@ def count_tokens(text: str) -> int:
     return len(words(text)) + 2
 
 
+def unknown_words(text: str) -> list[str]:
+    """Words of ``text`` outside the vocabulary, in order, each once (they all read as <unk>)."""
+    return list(dict.fromkeys(w for w in words(text) if w not in INDEX))
+
+
 def tokenize(texts: Sequence[str], context_length: int = CONTEXT_LENGTH) -> torch.Tensor:
     """[T, context_length] ids: <sot> words <eot> <pad>...; over-long texts keep their first words."""
     out = torch.full((len(texts), context_length), PAD, dtype=torch.long)
