@@ -47,6 +47,10 @@ class Encoder(abc.ABC):
     def count_tokens(self, text: str) -> int:
         """Tokens ``text`` needs, start/end included, to warn before truncation."""
 
+    def unknown_words(self, text: str) -> list[str]:
+        """Words the model cannot read (it only knows a small vocabulary); CLIP's BPE reads any text."""
+        return []
+
     # Intermediate features (CLIPasso's geometric loss). ``feature_layers`` are the indices of
     # ``encode_with_features``' feature list that the geometric loss compares by default: for a
     # CNN with an ``image_features`` method (one map per stage), its middle stages, as CLIPasso

@@ -221,16 +221,14 @@ def prompt_warnings(req: JobRequest, encoder: Encoder) -> Iterator[Warning]:
         yield Warning("CLIPasso sketches the image: the prompt and negative prompts are not used")
         return
     for i, text in enumerate(texts):
+        what = "prompt" if i == 0 else f"negative prompt {i}"
         n = encoder.count_tokens(text)
         if n > encoder.context_length:
-            what = "prompt" if i == 0 else f"negative prompt {i}"
             yield Warning(f"{what} needs {n} tokens but {encoder.label} reads {encoder.context_length}: "
                           "the rest is ignored")
-        unknown = getattr(encoder, "unknown_words", None)  # only small-vocabulary models can tell
-        if unknown is not None and (missing := unknown(text)):
-            what = "prompt" if i == 0 else f"negative prompt {i}"
+        if missing := encoder.unknown_words(text):
             yield Warning(f"{encoder.label} does not know the word(s) {', '.join(missing)} in the {what}: "
-                          f"it only knows a few colours and shapes, so they cannot steer the drawing")
+                          "they cannot steer the drawing")
 
 
 def run_events(req: JobRequest, should_stop: Callable[[], bool] | None = None,
