@@ -70,12 +70,13 @@ def test_a_one_colour_style_moves_the_palette_and_its_loss_falls(encoder):
     style_img = torch.ones(1, 3, 96, 96)
     for x in range(6, 96, 16):  # blue strokes only
         style_img[0, :, :, x : x + 5] = torch.tensor([0.1, 0.2, 0.9])[:, None, None]
+    extractor = vgg16_extractor(None, "cpu", seed=0)
     shifts, blue_gain = [], []
     for seed in (1, 2):
         cfg = ClipDrawConfig(strokes=24, steps=120, width=96, height=96, augmentations=4, seed=seed)
         plain = ClipDraw(cfg, encoder, "a red circle")
         list(optimise(plain, cfg.steps, snapshot_every=0))
-        style = StyleLoss(vgg16_extractor(None, "cpu", seed=0), style_img, StyleSampling(600, 256),
+        style = StyleLoss(extractor, style_img, StyleSampling(600, 256),
                           torch.Generator().manual_seed(0))
         styled = ClipDraw(replace(cfg, style_weight=style_weight(50), clip_until=0.9), encoder, "a red circle",
                           style=style)
