@@ -9,9 +9,11 @@ pair and 4 augmented pairs that share their augmentation; evaluation every 10 st
 augmentation, the best evaluated state kept, early stop when the evaluation loss moves by at
 most 1e-5 twice in a row; best of N seeds by the lowest evaluation loss.
 
-All seeds run as ONE batch (rasterizer and encoder see B scenes at once). Each seed has its own
+On a GPU all seeds run as ONE batch (rasterizer and encoder see B scenes at once); on a CPU,
+where a bigger batch buys nothing (measured in scripts/bench_methods.py), the seeds take turns
+inside each step and a seed that has stopped costs nothing. Either way each seed has its own
 random streams and its own early stop (a stopped seed is frozen), and the losses of different
-seeds never mix, so a batched run gives the same strokes as running the seeds one by one.
+seeds never mix, so both give the strokes of running the seeds one by one.
 
 Deviation: augmented copies are filled with white, not black as in the reference code (its
 fill=0 puts black borders around a white-background sketch, which the geometric loss then has
@@ -54,6 +56,7 @@ class ClipassoConfig:
     early_stop_delta: float = 1e-5
     temperature: float = 0.3
     saliency_init: bool = True
+    batch_seeds: bool | None = None  # one batch of all seeds; None: on CUDA only (see the module doc)
 
 
 class Clipasso:
@@ -79,6 +82,7 @@ class Clipasso:
         self.frozen = torch.zeros(B, dtype=torch.bool)
         self.evals: list[list[float]] = [[] for _ in range(B)]
         self.meta = dict(meta or {})
+        self.batched = cfg.batch_seeds if cfg.batch_seeds is not None else dev.type == "cuda"
         with torch.no_grad():
             self.target_emb, self.target_feats = encoder.encode_with_features(self._clean(self.target))
 
@@ -116,10 +120,13 @@ class Clipasso:
         return torch.nn.functional.interpolate(images, size=(size, size), mode="bilinear", antialias=True,
                                                align_corners=False)
 
-    def render(self, points: torch.Tensor | None = None) -> torch.Tensor:
-        """RGB [B, 3, S, S] of the current strokes, or of other control points [b, P, 2] (same widths)."""
+    def render(self, points: torch.Tensor | None = None, seeds: list[int] | None = None) -> torch.Tensor:
+        """RGB [B, 3, S, S] of the current strokes (of the ``seeds`` given), or of other control points [b, P, 2]."""
         if points is None:
             s = self.strokes
+            if seeds is not None and seeds != list(range(self.cfg.seeds)):
+                idx = torch.tensor(seeds, device=s.points.device)
+                s = StrokeTensors(s.points[idx], s.half_widths[idx], s.colors[idx], s.topology)
         else:
             b = points.shape[0]
             s = StrokeTensors(points.to(self.strokes.points.device), self.strokes.half_widths[:b],
@@ -127,13 +134,13 @@ class Clipasso:
         layer = rasterize(s, self.cfg.canvas, self.cfg.canvas)
         return over_background(layer, (1.0, 1.0, 1.0, 1.0))[:, :3]
 
-    def _pairs(self, sketches: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _pairs(self, sketches: torch.Tensor, seeds: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
         """Per seed: 1 clean + n augmented views of its sketch and of the target, same warps."""
         cfg, size = self.cfg, self.encoder.input_size
         B, n = sketches.shape[0], cfg.augmentations
         if n == 0:
             return self._clean(sketches), self._clean(self.target).expand(B, -1, -1, -1)
-        warps = torch.cat([sample_warps(n, cfg.canvas, cfg.canvas, size, cfg.augment, g) for g in self.aug_gens])
+        warps = torch.cat([sample_warps(n, cfg.canvas, cfg.canvas, size, cfg.augment, self.aug_gens[b]) for b in seeds])
         sk = apply_warps(sketches.repeat_interleave(n, 0), warps, size, cfg.augment.fill, per_image=True)
         tg = apply_warps(self.target.expand(B * n, -1, -1, -1), warps, size, cfg.augment.fill, per_image=True)
         views = 1 + n
@@ -152,13 +159,21 @@ class Clipasso:
     def step(self, t: int) -> StepResult:
         B = self.cfg.seeds
         self.opt.zero_grad(set_to_none=True)
-        sk, tg = self._pairs(self.render())
-        with torch.no_grad():
-            t_emb, t_feats = self.encoder.encode_with_features(tg)
-        loss, cos = self.losses(sk, t_emb, t_feats, B)
-        if not torch.isfinite(loss).all():
-            return StepResult(None, note="non-finite loss")
-        loss.sum().backward()
+        if self.batched:
+            groups = [list(range(B))]
+        else:  # one seed at a time; stopped seeds are skipped (their points are kept below anyway)
+            groups = [[b] for b in range(B) if not self.frozen[b]] or [[0]]
+        loss = torch.full((B,), float("nan"))
+        cos = torch.full((B,), float("nan"))
+        for seeds in groups:
+            sk, tg = self._pairs(self.render(seeds=seeds), seeds)
+            with torch.no_grad():
+                t_emb, t_feats = self.encoder.encode_with_features(tg)
+            part, part_cos = self.losses(sk, t_emb, t_feats, len(seeds))
+            if not torch.isfinite(part).all():
+                return StepResult(None, note="non-finite loss")
+            part.sum().backward()
+            loss[seeds], cos[seeds] = part.detach().cpu(), part_cos.cpu()
         grad = self.strokes.points.grad
         if not torch.isfinite(grad).all():
             return StepResult(None, note="non-finite gradients")
@@ -169,19 +184,21 @@ class Clipasso:
             self.strokes.points.copy_(torch.where(keep, before, self.strokes.points))
         if (t + 1) % self.cfg.eval_every == 0:
             self.evaluate()
-        live = ~self.frozen
-        shown = loss.detach().cpu()[live].mean() if live.any() else loss.detach().cpu().mean()
-        return StepResult(float(shown), float(cos.cpu().mean()))
+        live = ~self.frozen & torch.isfinite(loss)
+        shown = loss[live].mean() if live.any() else loss.nanmean()
+        return StepResult(float(shown), float(cos.nanmean()))
 
     @torch.no_grad()
     def evaluate(self) -> torch.Tensor:
         """Clean-pair loss of every seed; keeps each seed's best state and updates early stopping."""
         B = self.cfg.seeds
-        clean = self._clean(self.render())
-        t_emb = self.target_emb.expand(B, -1)
-        t_feats = [f.expand(B, *f.shape[1:]) for f in self.target_feats]
-        loss, _ = self.losses(clean, t_emb, t_feats, B)
-        loss = loss.cpu()
+        groups = [list(range(B))] if self.batched else [[b] for b in range(B) if not self.frozen[b]]
+        loss = torch.full((B,), float("nan"))
+        for seeds in groups:
+            n = len(seeds)
+            clean = self._clean(self.render(seeds=seeds))
+            t_feats = [f.expand(n, *f.shape[1:]) for f in self.target_feats]
+            loss[seeds] = self.losses(clean, self.target_emb.expand(n, -1), t_feats, n)[0].cpu()
         for b in range(B):
             if self.frozen[b]:
                 continue

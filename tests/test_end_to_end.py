@@ -150,8 +150,9 @@ def test_batched_seeds_equal_sequential_runs(encoder):
     """
     tgt = target("square")
     for steps in (1, 30):
-        cfg = replace(SKETCH, seeds=2, steps=steps)
+        cfg = replace(SKETCH, seeds=2, steps=steps, batch_seeds=True)
         batched, done = sketch(encoder, cfg, tgt)
+        assert batched.batched
         for i, seed in enumerate(batched.seeds):
             single, single_done = sketch(encoder, replace(cfg, seeds=1, seed=seed), tgt)
             if steps == 1:
@@ -160,3 +161,28 @@ def test_batched_seeds_equal_sequential_runs(encoder):
                 one, = single_done.picture.meta["eval_loss"]
                 assert one == pytest.approx(done.picture.meta["eval_loss"][i], rel=0.02)
     assert done.picture.meta["seed"] == batched.seeds[int(np.argmin(done.picture.meta["eval_loss"]))]
+
+
+def test_seeds_taking_turns_equal_separate_runs_exactly(encoder):
+    """The CPU default (seeds one after another inside a step) does what separate runs do, bit for bit."""
+    tgt = target("square")
+    cfg = replace(SKETCH, seeds=2, steps=30)
+    turns, done = sketch(encoder, cfg, tgt)
+    assert not turns.batched  # the default on a CPU
+    for i, seed in enumerate(turns.seeds):
+        single, single_done = sketch(encoder, replace(cfg, seeds=1, seed=seed), tgt)
+        assert torch.equal(single.strokes.points[0], turns.strokes.points[i])
+        assert single_done.picture.meta["eval_loss"] == [done.picture.meta["eval_loss"][i]]
+
+
+def test_a_stopped_seed_is_frozen_and_skipped(encoder):
+    run = Clipasso(replace(SKETCH, seeds=2, steps=5), encoder, target("circle"))
+    run.frozen[1] = True
+    before = run.strokes.points.detach().clone()
+    calls = []
+    render = run.render
+    run.render = lambda *a, **k: calls.append(k.get("seeds")) or render(*a, **k)
+    for t in range(3):
+        assert run.step(t).loss is not None
+    assert torch.equal(run.strokes.points[1], before[1])
+    assert not torch.equal(run.strokes.points[0], before[0]) and calls == [[0]] * 3
