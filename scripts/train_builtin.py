@@ -87,8 +87,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--batch", type=int, help=f"batch size (default {MODEL_DEFAULTS.batch})")
     ap.add_argument("--eval-images", type=int, default=2000, help="held-out images per evaluation")
     ap.add_argument("--seed", type=int, default=0, help="added to the fixed seeds")
-    ap.add_argument("--threads", type=int, default=1,
-                    help="torch threads (part of what makes a run repeatable; the shipped weights used 1)")
+    ap.add_argument("--threads", type=int, default=2,
+                    help="torch threads (part of what makes a run repeatable; the shipped weights used 2)")
     ap.add_argument("--workers", type=int, default=2, help="processes that draw the training images (same images)")
     ap.add_argument("--device", default="cpu", help="cpu (deterministic) or cuda (fast, for experiments)")
     ap.add_argument("--out-dir", type=Path, default=checkpoint.WEIGHTS_DIR)

@@ -23,7 +23,7 @@ from .judge import Judge
 from .shapes import caption
 
 # What the benchmarks call the default offline settings (the built-in model, 2 CPU cores).
-OFFLINE = ClipDrawConfig(strokes=32, steps=200, width=224, height=224)
+OFFLINE = ClipDrawConfig(strokes=16, steps=200, width=224, height=224)
 
 
 @dataclass(frozen=True)

@@ -42,16 +42,18 @@ def run_preset(name: str) -> None:
     bpy.ops.script.execute_preset(filepath=str(path), menu_idname="CLIPDRAW_MT_presets")
 
 
-def test_presets_ship_preview_final_style_sketch_and_restore_defaults(addon):
+def test_presets_ship_preview_final_style_sketch_offline_and_restore_defaults(addon):
     from blender_addon import panels
 
     names = sorted(p.name for d in bpy.utils.preset_paths(panels.PRESET_SUBDIR) for p in Path(d).glob("*.py"))
-    assert names == ["Final.py", "Preview.py", "Sketch.py", "Style.py"]
+    assert names == ["Final.py", "Offline.py", "Preview.py", "Sketch.py", "Style.py"]
     settings = bpy.context.scene.clipdraw
     settings.prompt = "keep me"
     run_preset("Preview")
     assert (settings.strokes, settings.steps, settings.snapshot_every) == (64, 100, 5)
     assert settings.method == "CLIPDRAW"  # a quality preset keeps the method
+    run_preset("Offline")  # the built-in model's settings (docs/builtin-model.md)
+    assert (settings.model, settings.strokes, settings.steps, settings.method) == ("builtin", 16, 200, "CLIPDRAW")
     run_preset("Sketch")  # a method's reference settings (CLIPasso: 16 strokes, best of 3, up to 2000 steps)
     assert (settings.method, settings.sketch_strokes, settings.seeds, settings.steps) == ("SKETCH", 16, 3, 2000)
     run_preset("Style")

@@ -1,0 +1,9 @@
+import bpy
+settings = bpy.context.scene.clipdraw
+settings.model = 'builtin'
+settings.strokes = 16
+settings.steps = 200
+settings.canvas = (224, 224)
+settings.animation = 'KEYFRAMES'
+settings.snapshot_every = 5
+settings.frames_per_snapshot = 1
