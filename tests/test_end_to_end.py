@@ -152,7 +152,6 @@ def test_batched_seeds_equal_sequential_runs(encoder):
     for steps in (1, 30):
         cfg = replace(SKETCH, seeds=2, steps=steps, batch_seeds=True)
         batched, done = sketch(encoder, cfg, tgt)
-        assert batched.batched
         for i, seed in enumerate(batched.seeds):
             single, single_done = sketch(encoder, replace(cfg, seeds=1, seed=seed), tgt)
             if steps == 1:
@@ -164,19 +163,19 @@ def test_batched_seeds_equal_sequential_runs(encoder):
 
 
 def test_seeds_taking_turns_equal_separate_runs_exactly(encoder):
-    """The CPU default (seeds one after another inside a step) does what separate runs do, bit for bit."""
+    """``batch_seeds=False`` (seeds one after another inside a step) does what separate runs do, bit for bit."""
     tgt = target("square")
-    cfg = replace(SKETCH, seeds=2, steps=30)
+    cfg = replace(SKETCH, seeds=2, steps=30, batch_seeds=False)
     turns, done = sketch(encoder, cfg, tgt)
-    assert not turns.batched  # the default on a CPU
     for i, seed in enumerate(turns.seeds):
         single, single_done = sketch(encoder, replace(cfg, seeds=1, seed=seed), tgt)
         assert torch.equal(single.strokes.points[0], turns.strokes.points[i])
         assert single_done.picture.meta["eval_loss"] == [done.picture.meta["eval_loss"][i]]
 
 
-def test_a_stopped_seed_is_frozen_and_skipped(encoder):
-    run = Clipasso(replace(SKETCH, seeds=2, steps=5), encoder, target("circle"))
+@pytest.mark.parametrize("batch_seeds", [True, False])
+def test_a_stopped_seed_is_frozen_and_skipped(encoder, batch_seeds):
+    run = Clipasso(replace(SKETCH, seeds=3, steps=5, batch_seeds=batch_seeds), encoder, target("circle"))
     run.frozen[1] = True
     before = run.strokes.points.detach().clone()
     calls = []
@@ -185,4 +184,5 @@ def test_a_stopped_seed_is_frozen_and_skipped(encoder):
     for t in range(3):
         assert run.step(t).loss is not None
     assert torch.equal(run.strokes.points[1], before[1])
-    assert not torch.equal(run.strokes.points[0], before[0]) and calls == [[0]] * 3
+    assert not torch.equal(run.strokes.points[0], before[0]) and not torch.equal(run.strokes.points[2], before[2])
+    assert calls == ([[0, 2]] if batch_seeds else [[0], [2]]) * 3
