@@ -58,9 +58,10 @@ def main() -> None:
     for seeds in (3, 1):  # warm-up: the first steps of a shape pay for allocations and kernel selection
         run_timed(Clipasso(replace(cfg, seeds=seeds, batch_seeds=True), enc, tgt), 2, dev)
     tb = run_timed(Clipasso(replace(cfg, batch_seeds=True), enc, tgt), args.steps, dev)
-    tt = run_timed(Clipasso(replace(cfg, batch_seeds=False), enc, tgt), args.steps, dev)
+    turns = Clipasso(replace(cfg, batch_seeds=False), enc, tgt)
+    tt = run_timed(turns, args.steps, dev)
     ts = 0.0
-    for seed in Clipasso(cfg, enc, tgt).seeds:
+    for seed in turns.seeds:
         ts += run_timed(Clipasso(replace(cfg, seeds=1, seed=seed), enc, tgt), args.steps, dev)
     ms = lambda t: f"{t:.1f} s ({t / args.steps * 1e3:.0f} ms/step)"  # noqa: E731
     print(f"CLIPasso 16 strokes x 3 seeds, {args.steps} steps: one batch {ms(tb)}, taking turns {ms(tt)}, "

@@ -123,10 +123,7 @@ class Clipasso:
     def render(self, points: torch.Tensor | None = None, seeds: list[int] | None = None) -> torch.Tensor:
         """RGB [B, 3, S, S] of the current strokes (of the ``seeds`` given), or of other control points [b, P, 2]."""
         if points is None:
-            s = self.strokes
-            if seeds is not None and seeds != list(range(self.cfg.seeds)):
-                idx = torch.tensor(seeds, device=s.points.device)
-                s = StrokeTensors(s.points[idx], s.half_widths[idx], s.colors[idx], s.topology)
+            s = self.strokes if seeds is None else self.strokes.scenes(seeds)
         else:
             b = points.shape[0]
             s = StrokeTensors(points.to(self.strokes.points.device), self.strokes.half_widths[:b],
@@ -194,7 +191,8 @@ class Clipasso:
 
     @torch.no_grad()
     def evaluate(self) -> torch.Tensor:
-        """Clean-pair loss of every seed; keeps each seed's best state and updates early stopping."""
+        """Clean-pair loss of every running seed (NaN for stopped ones); keeps each seed's best state
+        and updates early stopping."""
         B = self.cfg.seeds
         loss = torch.full((B,), float("nan"))
         for seeds in self._groups():

@@ -69,8 +69,9 @@ class StrokeTensors:
     def detach(self) -> "StrokeTensors":
         return StrokeTensors(self.points.detach(), self.half_widths.detach(), self.colors.detach(), self.topology)
 
-    def scene(self, b: int) -> "StrokeTensors":
-        return StrokeTensors(self.points[b : b + 1], self.half_widths[b : b + 1], self.colors[b : b + 1], self.topology)
+    def scenes(self, idx: list[int]) -> "StrokeTensors":
+        """The scenes ``idx`` of the batch (differentiable: gradients reach the whole batch)."""
+        return StrokeTensors(self.points[idx], self.half_widths[idx], self.colors[idx], self.topology)
 
 
 def from_drawing(drawing: Drawing, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> StrokeTensors:

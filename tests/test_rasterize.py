@@ -108,7 +108,7 @@ def test_batched_scenes_render_like_single_scenes():
     st = scene(n=8, size=32, batch=3, seed=5)
     batched = rasterize(st, 32, 32)
     for b in range(3):
-        assert torch.allclose(batched[b : b + 1], rasterize(st.scene(b), 32, 32), atol=1e-12)
+        assert torch.allclose(batched[b : b + 1], rasterize(st.scenes([b]), 32, 32), atol=1e-12)
     assert not torch.allclose(batched[0], batched[1])
 
 
