@@ -16,7 +16,6 @@ always learns how a job ended.
 from __future__ import annotations
 
 import collections
-import json
 import os
 import queue
 import re
@@ -29,15 +28,15 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from .engine_path import import_engine
+
 Event = dict[str, Any]
 RunJob = Callable[[dict[str, Any], Callable[[], bool]], Iterable[Event]]
 
-TERMINAL = ("done", "error")
+wire = import_engine("wire")  # the protocol both ends import (torch-free)
+TERMINAL = wire.TERMINAL
+error_event = wire.error_event
 KILL_AFTER_S = 10.0  # a cancelled worker that has not stopped by then is killed
-
-
-def error_event(kind: str, message: str) -> Event:
-    return {"event": "error", "kind": kind, "message": message}
 
 
 class Job:
@@ -159,7 +158,7 @@ def worker_environment(engine_root: str | os.PathLike, base: dict[str, str] | No
 class SubprocessJob(Job):
     """``python -m synth_core.worker`` in another interpreter, JSON lines both ways.
 
-    Cancel writes ``{"cancel": true}`` to the worker's stdin (the worker stops after the current
+    Cancel writes ``wire.CANCEL_LINE`` to the worker's stdin (the worker stops after the current
     step and sends its final snapshot and ``done``); a worker that has not stopped ``kill_after``
     seconds later is killed. A worker that exits without a final event becomes an ``error``
     event whose message carries the exit code and the last line of its stderr.
@@ -183,7 +182,7 @@ class SubprocessJob(Job):
             self._put(error_event("worker_missing", f"cannot start the worker Python {self.python!r}: "
                                   f"{e.strerror or e} (set the interpreter in the add-on's preferences)"))
             return
-        self._send(json.dumps(request, separators=(",", ":")))
+        self._send(wire.encode(request))
         threading.Thread(target=self._read_stderr, name="clipdraw-stderr", daemon=True).start()
         threading.Thread(target=self._read_stdout, name="clipdraw-stdout", daemon=True).start()
 
@@ -202,12 +201,13 @@ class SubprocessJob(Job):
         )
 
     def _send(self, line: str) -> bool:
+        """Write one wire line (it ends with a newline) to the worker's stdin."""
         proc = self.process
         if proc is None or proc.stdin is None:
             return False
         with self._stdin_lock:
             try:
-                proc.stdin.write(line + "\n")
+                proc.stdin.write(line)
                 proc.stdin.flush()
                 return True
             except (OSError, ValueError):  # the worker is gone; the stdout reader reports it
@@ -226,8 +226,8 @@ class SubprocessJob(Job):
             if not line.strip():
                 continue
             try:
-                ev = json.loads(line)
-            except json.JSONDecodeError:
+                ev = wire.decode(line)
+            except wire.BadRequest:  # not a wire line: keep it as a clue to what went wrong
                 self._stderr_tail.append(f"(stdout) {line.strip()[:200]}")
                 continue
             if isinstance(ev, dict) and "event" in ev:
@@ -246,8 +246,9 @@ class SubprocessJob(Job):
         text = "\n".join(tail)
         missing = re.findall(r"No module named '([^'.]+)", text)
         if missing:
-            return error_event("worker_missing", f"the worker Python {self.python} cannot import {missing[-1]}: use "
-                               "'Set Up the Engine' in the add-on's preferences or choose a Python with torch")
+            return error_event("worker_missing", f"the worker Python {self.python} cannot import {missing[-1]}: in "
+                               "Blender use 'Set Up the Engine' in the add-on's preferences; headless, give "
+                               "scripts/render.py --python PATH of a Python with the engine's requirements")
         how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
         return error_event("worker_died", f"the worker {how} before finishing: {last[:300]}")
 
@@ -260,7 +261,7 @@ class SubprocessJob(Job):
         super().cancel()
         if not first or self.process is None:
             return
-        self._send(json.dumps({"cancel": True}))
+        self._send(wire.CANCEL_LINE)
         timer = threading.Timer(self._kill_after, self._kill)
         timer.daemon = True
         timer.start()

@@ -8,8 +8,9 @@ from . import session
 
 PRESET_SUBDIR = "clipdraw"
 # What a preset stores: the method, quality and timing, not what to draw (prompt, images) or where.
-PRESET_SETTINGS = ("method", "strokes", "sketch_strokes", "seeds", "steps", "canvas", "style_strength",
-                   "animation", "snapshot_every", "frames_per_snapshot")
+PRESET_SETTINGS = ("method", "model", "strokes", "sketch_strokes", "tidy", "sketch_tidy", "seeds", "steps", "canvas",
+                   "augmentations",
+                   "style_strength", "animation", "snapshot_every", "frames_per_snapshot")
 
 
 class CLIPDRAW_MT_presets(Menu):
@@ -125,9 +126,10 @@ class CLIPDRAW_PT_settings(PanelMixin, Panel):
 def settings_shown(method: str) -> tuple[str, ...]:
     """The Settings sub-panel's properties for a method (a sketch has its own stroke count)."""
     if method == "SKETCH":
-        return ("sketch_strokes", "seeds", "use_mask", "steps", "seed", "canvas", "augmentations", "model")
+        return ("sketch_strokes", "sketch_tidy", "seeds", "use_mask", "steps", "seed", "canvas", "augmentations",
+                "model")
     extra = ("style_weights",) if method == "STYLE" else ()
-    return ("strokes", "steps", "seed", "canvas", "augmentations", "model", *extra)
+    return ("strokes", "tidy", "steps", "seed", "canvas", "augmentations", "model", *extra)
 
 
 class CLIPDRAW_PT_output(PanelMixin, Panel):

@@ -11,7 +11,7 @@ import bpy
 from bpy.props import EnumProperty, IntProperty, StringProperty
 from bpy.types import AddonPreferences, Context, Event, Operator
 
-from . import engine_path, engine_setup, session
+from . import engine_path, engine_setup, launch
 
 _check_lines: list[engine_setup.Check] = []  # last "Check Setup" result, shown in the preferences
 _setup_status: dict[str, str] = {"state": "", "line": ""}
@@ -34,14 +34,14 @@ def get(context: Context | None = None) -> "CLIPDRAW_AddonPreferences | None":
     return addon.preferences if addon is not None else None
 
 
-def runner_choice(context: Context) -> session.RunnerChoice:
-    """The preferences as plain values for ``session.start`` (defaults when not registered as add-on)."""
+def runner_choice(context: Context) -> launch.RunnerChoice:
+    """The preferences as plain values for ``launch.start`` (defaults when not registered as add-on)."""
     prefs = get(context)
     online = bool(bpy.app.online_access)
-    threads = session.engine_threads(prefs.threads if prefs is not None else 0, os.cpu_count())
+    threads = launch.engine_threads(prefs.threads if prefs is not None else 0, os.cpu_count())
     if prefs is None:
-        return session.RunnerChoice(managed_venv=str(managed_venv_dir()), online=online, threads=threads)
-    return session.RunnerChoice(runner=prefs.runner, python=prefs.python_path, managed_venv=str(managed_venv_dir()),
+        return launch.RunnerChoice(managed_venv=str(managed_venv_dir()), online=online, threads=threads)
+    return launch.RunnerChoice(runner=prefs.runner, python=prefs.python_path, managed_venv=str(managed_venv_dir()),
                                 device=prefs.device, cache_dir=prefs.cache_dir, online=online, threads=threads)
 
 
@@ -84,7 +84,7 @@ class CLIPDRAW_AddonPreferences(AddonPreferences):
         col.prop(self, "cache_dir")
         python = engine_path.worker_python(self.python_path, managed_venv_dir())
         col.label(text=f"Worker Python in use: {python}", icon='INFO')
-        col.label(text=f"Engine threads: {session.engine_threads(self.threads, os.cpu_count())} "
+        col.label(text=f"Engine threads: {launch.engine_threads(self.threads, os.cpu_count())} "
                        f"of {os.cpu_count() or '?'} cores", icon='INFO')
         row = layout.row()
         row.operator(CLIPDRAW_OT_check_setup.bl_idname, icon='CHECKMARK')
@@ -146,8 +146,12 @@ class CLIPDRAW_OT_setup_engine(Operator):
         if not bpy.app.online_access:  # poll already says so; scripts calling it directly get this
             self.report({'ERROR'}, "Online access is off: allow it in Preferences > System > Network first")
             return {'CANCELLED'}
+        try:
+            needs = engine_setup.requirements_for(engine_path.engine_root())
+        except engine_path.EngineMissing as e:
+            self.report({'ERROR'}, str(e))
+            return {'CANCELLED'}
         venv = managed_venv_dir(create=True)
-        needs = engine_setup.requirements_for(engine_path.engine_root())
         self._job = engine_setup.StepsJob(engine_setup.setup_steps(sys.executable, venv, needs))
         _setup_status.update(state="running", line="")
         if bpy.app.background or context.window is None:

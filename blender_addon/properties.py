@@ -15,9 +15,10 @@ from bpy.props import (BoolProperty, EnumProperty, FloatProperty, IntProperty, I
                        StringProperty)
 from bpy.types import PropertyGroup
 
-MAX_STROKES = 10_000  # the engine's limits (synth_core.jobs); the engine validates again
-MAX_STEPS = 100_000
-MAX_SEEDS = 16
+from . import engine_path
+
+rules = engine_path.import_engine("request")  # the engine's limits and defaults, torch-free
+MAX_STROKES, MAX_STEPS, MAX_SEEDS = rules.MAX_STROKES, rules.MAX_STEPS, rules.MAX_SEEDS
 PREVIEW_SNAPSHOTS = 20  # "final result only" still previews about this many states while it runs
 
 METHODS = [
@@ -78,6 +79,12 @@ class CLIPDRAW_PG_settings(PropertyGroup):
     )
     sketch_strokes: IntProperty(name="Strokes", description="Number of black strokes in the sketch: fewer is "
                                 "more abstract", default=16, min=1, max=MAX_STROKES, soft_max=256)
+    tidy: BoolProperty(name="Tidy", description="After the run, remove the strokes that do not help the drawing "
+                       "and fine-tune the rest (the result has fewer strokes)",
+                       default=rules.METHOD_DEFAULTS["clipdraw"].tidy)
+    sketch_tidy: BoolProperty(name="Tidy", description="After the run, remove the strokes that do not help the "
+                              "sketch (abstraction by removal: fewer strokes than asked for)",
+                              default=rules.METHOD_DEFAULTS["clipasso"].tidy)
     seeds: IntProperty(name="Seeds", description="Sketch with this many seeds at once (one batch) and keep the "
                        "best", default=3, min=1, max=MAX_SEEDS)
     use_mask: BoolProperty(name="Alpha as Mask", description="Use the source image's transparency as the object "
@@ -86,14 +93,14 @@ class CLIPDRAW_PG_settings(PropertyGroup):
                                "(an image empty in the CLIPDraw collection, shared by runs on the same image and "
                                "place), exactly where the engine saw it", default=True)
     canvas: IntVectorProperty(name="Canvas", description="Canvas size in pixels (width, height)", size=2,
-                              default=(224, 224), min=16, max=4096)
+                              default=(224, 224), min=rules.MIN_CANVAS, max=rules.MAX_CANVAS)
     augmentations: IntProperty(name="Augmentations", description="Augmented copies of the drawing per step "
-                               "(0: the method's own default)", default=0, min=0, max=64)
+                               "(0: the method's own default)", default=0, min=0, max=rules.MAX_AUGMENTATIONS)
     model: StringProperty(
         name="Model",
         description="open_clip 'NAME:TAG' (e.g. ViT-B-32:openai), a checkpoint path, or 'builtin' "
                     "(the offline stand-in that ships with the engine; it is not CLIP)",
-        default="ViT-B-32:openai",
+        default=rules.DEFAULT_MODEL,
     )
     output: EnumProperty(
         name="Output",
@@ -148,7 +155,8 @@ def style_weights_value(text: str) -> str:
 
 
 def request_from(settings: CLIPDRAW_PG_settings, device: str = "auto", cache_dir: str = "",
-                 live_preview: bool = True, images: Mapping[str, str] | None = None, threads: int = 0) -> dict:
+                 live_preview: bool = True, images: Mapping[str, str] | None = None, threads: int = 0,
+                 offline: bool = False) -> dict:
     """The engine request (docs/wire-format.md) for these settings: plain values only.
 
     ``images`` maps the request's image keys (``style_image``, ``image``) to files the engine can
@@ -169,7 +177,7 @@ def request_from(settings: CLIPDRAW_PG_settings, device: str = "auto", cache_dir
         "steps": settings.steps,
         "seed": settings.seed,
         "canvas": [settings.canvas[0], settings.canvas[1]],
-        "model": settings.model.strip(),
+        "model": settings.model.strip() or rules.DEFAULT_MODEL,  # a cleared field means the default
         "device": device.lower(),
         "snapshot_every": snapshot_every,
     })
@@ -182,12 +190,15 @@ def request_from(settings: CLIPDRAW_PG_settings, device: str = "auto", cache_dir
         if "image" in images:
             req["image"] = images["image"]
         req.update(seeds=settings.seeds, mask=bool(settings.use_mask))
+    req["tidy"] = bool(settings.sketch_tidy if method == "SKETCH" else settings.tidy)
     if settings.augmentations > 0:
         req["augmentations"] = settings.augmentations
     if cache_dir.strip():
         req["cache_dir"] = bpy.path.abspath(cache_dir.strip())
     if threads > 0:
         req["threads"] = int(threads)
+    if offline:
+        req["offline"] = True
     return req
 
 

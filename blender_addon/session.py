@@ -1,30 +1,27 @@
-"""One generation in Blender: the engine job, the result writer, and what the UI shows.
+"""A running generation in Blender: applying the job's events to the scene, and what the UI shows.
 
-``start`` copies Blender state into plain values (request, output spec) at one boundary,
-picks a runner and starts the job. ``RunSession.pump`` runs on the main thread (the modal
-operator's timer, or the blocking loop in background mode) and applies the job's events to
-the scene. The current session is kept here so that the panel, the Cancel operator and the
-file-load / quit handlers can reach it; a finished run leaves its summary in ``last_run``.
+``RunSession.pump`` runs on the main thread (the modal operator's timer, or the blocking loop in
+background mode) and applies the job's events (``synth_core.wire``: a closed, versioned set) to
+the scene. Starting a run is ``launch``'s job. The current session is kept here so that the
+panel, the Cancel operator and the file-load / quit handlers can reach it; a finished run
+leaves its summary in ``last_run``.
 """
 
 from __future__ import annotations
 
 import math
-import os
 import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import bpy
-
-from . import bridge, engine_path, image_inputs, overlay, placement, properties, results
+from . import bridge, engine_path, results
 
 Log = Callable[[str], None]
-
-
-class RunRefused(RuntimeError):
-    """The run cannot start; the message says what to change."""
+wire = engine_path.import_engine("wire")
+OFFLINE_HINT = ("; Blender's online access is off, so nothing is downloaded: allow it in Preferences > System > "
+                "Network, or put the weights in the model cache folder")
+METHOD_NAMES = {"clipdraw": "CLIPDraw", "styleclipdraw": "StyleCLIPDraw", "clipasso": "CLIPasso", "pixels": "Pixels"}
 
 
 @dataclass
@@ -41,12 +38,12 @@ class RunSummary:
 class RunSession:
     """A running generation; all methods are called on Blender's main thread."""
 
-    def __init__(self, job: bridge.Job, writer: results.ResultWriter, request: dict, log: Log | None = None,
-                 offline: bool = False):
+    def __init__(self, job: bridge.Job, writer: results.ResultWriter, request: dict, log: Log | None = None):
         self.job = job
-        self.offline = offline
+        self.offline = bool(request.get("offline", False))
         self.writer = writer
         self.request = request
+        self.method_name = METHOD_NAMES.get(str(request.get("method", "clipdraw")), "CLIPDraw")
         self.log = log
         self.status = "running"  # then 'finished', 'cancelled' or 'failed'
         self.step = 0
@@ -71,7 +68,7 @@ class RunSession:
         return min(1.0, self.step / self.steps) if self.steps else 0.0
 
     def status_line(self) -> str:
-        """'CLIPDraw: step 40/300 · loss -0.312 · ETA 12 s' for the status bar and the panel."""
+        """'CLIPasso: step 40/300 · loss -0.312 · ETA 12 s' for the status bar and the panel."""
         parts = [f"step {self.step}/{self.steps}"]
         if self.loss is not None:
             parts.append(f"loss {self.loss:.3f}")
@@ -79,7 +76,7 @@ class RunSession:
             parts.append(f"ETA {_duration(self.eta_s)}")
         if self.job.cancel_requested and self.running:
             parts.append("cancelling")
-        return "CLIPDraw: " + " · ".join(parts)
+        return f"{self.method_name}: " + " · ".join(parts)
 
     def take_messages(self) -> list[tuple[str, str]]:
         out, self.messages = self.messages, []
@@ -117,28 +114,39 @@ class RunSession:
 
     def _apply(self, ev: dict) -> None:
         kind = ev.get("event")
-        if kind == "started":
-            self.steps = int(ev.get("steps", self.steps))
-            self.device = str(ev.get("device", ""))
-            self._print(f"CLIPDraw: started on {self.device} with {ev.get('model', '?')}")
-        elif kind == "warning":
+        if kind == wire.STARTED:
+            self._started_event(ev)
+        elif kind == wire.WARNING:
             self._say("WARNING", str(ev.get("message", "")))
-        elif kind == "progress":
+        elif kind == wire.PROGRESS:
             self.step = int(ev.get("step", self.step))
             self.loss = ev.get("loss")
             self.eta_s = ev.get("eta_s")
             self._print(self.status_line(), throttle=True)
-        elif kind == "snapshot":
+        elif kind == wire.SNAPSHOT:
             step = int(ev.get("step", 0))
             self.step = max(self.step, step)
             drawing = self._drawing(ev)
             if drawing is not None:
                 self._write(lambda: self.writer.add(drawing, step))
-        elif kind == "done":
+        elif kind == wire.DONE:
             self._done(ev)
-        elif kind == "error":
+        elif kind == wire.ERROR:
             hint = OFFLINE_HINT if self.offline and ev.get("kind") == "missing_weights" else ""
             self._fail(f"{ev.get('message', 'unknown error')}{hint}")
+        else:
+            self._say("WARNING", wire.unknown_kind(ev))
+
+    def _started_event(self, ev: dict) -> None:
+        """Check that the engine speaks this add-on's protocol before reading anything else from it."""
+        problem = wire.started_problem(ev)
+        if problem:
+            self.job.cancel()
+            self._fail(problem)
+            return
+        self.steps = int(ev.get("steps", self.steps))
+        self.device = str(ev.get("device", ""))
+        self._print(f"{self.method_name}: started on {self.device} with {ev.get('model', '?')}")
 
     def _drawing(self, ev: dict):
         """The event's Drawing; None if it has none (then a warning) or cannot be read (then failed)."""
@@ -252,6 +260,12 @@ def last_run() -> RunSummary:
     return s.summary() if s is not None else _state.last
 
 
+def begin(session: RunSession) -> RunSession:
+    """Make ``session`` the current run (``launch.start`` calls this once the job is running)."""
+    _state.current = session
+    return session
+
+
 def set_last_error(message: str) -> None:
     """A run that could not even start still shows its reason in the panel."""
     _state.last = RunSummary("failed", "", message, "")
@@ -274,185 +288,3 @@ def stop_all(timeout: float = 3.0) -> None:
         s.close(timeout)
         _state.last = s.summary()
         _state.current = None
-
-
-# -- starting --------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class RunnerChoice:
-    """Which runner to use and with what: plain values from the preferences."""
-
-    runner: str = "AUTO"  # 'AUTO', 'IN_PROCESS' or 'SUBPROCESS'
-    python: str = ""  # worker interpreter ('' = automatic)
-    managed_venv: str | None = None
-    device: str = "AUTO"
-    cache_dir: str = ""
-    online: bool = False  # bpy.app.online_access: without it the engine must not download weights
-    threads: int = 0  # torch CPU threads for the engine (0: torch's default, every core)
-
-
-def engine_threads(preference: int, cpus: int | None) -> int:
-    """Torch threads for a run: the preference, or for 0 every core but one.
-
-    The spare core keeps Blender's UI responsive while the engine computes; a small model on a
-    busy machine is often faster with fewer threads too.
-    """
-    if preference > 0:
-        return preference
-    return max(1, (cpus or 1) - 1)
-
-
-def plane_for(context: bpy.types.Context, settings) -> placement.Plane:
-    """The canvas plane for the chosen placement (camera fit or front plane at the cursor)."""
-    w, h = settings.canvas[0], settings.canvas[1]
-    scene = context.scene
-    if settings.placement == "CAMERA":
-        cam = scene.camera
-        if cam is None or cam.type != 'CAMERA':
-            raise RunRefused("'Fit Camera View' needs an active camera in the scene")
-        corners = [tuple(v) for v in cam.data.view_frame(scene=scene)]
-        return placement.camera_plane([list(r) for r in cam.matrix_world], corners, cam.data.type == 'ORTHO',
-                                      settings.camera_distance, w, h)
-    cursor = scene.cursor
-    return placement.front_plane(tuple(cursor.location), [list(r) for r in cursor.matrix.to_3x3()],
-                                 settings.plane_width, w, h)
-
-
-IMAGE_KEYS = {"STYLE": ("style_image", "style image"), "SKETCH": ("image", "source image")}
-NOT_RECORDED = ("device", "cache_dir", "snapshot_every", "threads")  # how it ran, not what it made
-
-
-def check_settings(settings) -> None:
-    """Refuse settings the chosen method cannot run with, before anything is made."""
-    method = settings.method
-    if method != "SKETCH" and not settings.prompt.strip():
-        hint = " (Text + Style Image draws the prompt in the style of the image)" if method == "STYLE" else ""
-        raise RunRefused(f"the prompt is empty: type what to draw{hint}")
-    if method == "SKETCH" and settings.canvas[0] != settings.canvas[1]:
-        raise RunRefused(f"Image to Sketch needs a square canvas, not {settings.canvas[0]}x{settings.canvas[1]}: "
-                         "give width and height the same size (the image is letterboxed into it)")
-
-
-def resolve_images(settings, folder: image_inputs.JobFolder) -> dict[str, image_inputs.ResolvedImage]:
-    """The method's image input as a file, keyed by its request key (datablocks written to ``folder``)."""
-    if settings.method not in IMAGE_KEYS:
-        return {}
-    key, what = IMAGE_KEYS[settings.method]
-    choice = settings.style_image if settings.method == "STYLE" else settings.source_image
-    try:
-        return {key: image_inputs.resolve(choice, what, folder)}
-    except image_inputs.ImageInputError as e:
-        raise RunRefused(str(e)) from None
-
-
-def recorded_request(request: dict, images: dict[str, image_inputs.ResolvedImage]) -> dict:
-    """The request as stored on the result: a temporary PNG is gone after the run, so a datablock
-    is named the way Python reaches it, and a file keeps its path."""
-    out = dict(request)
-    for key, image in images.items():
-        out[key] = f"bpy.data.images[{image.label!r}]" if image.source == "IMAGE" else image.path
-    return out
-
-
-def result_name(settings, request: dict, images: dict[str, image_inputs.ResolvedImage]) -> str:
-    if settings.method == "SKETCH":
-        return ("CLIPDraw sketch " + os.path.basename(images["image"].label))[:60]
-    return ("CLIPDraw " + request["prompt"].strip())[:60]
-
-
-def output_spec(context: bpy.types.Context, settings, request: dict, follow: bool,
-                images: dict[str, image_inputs.ResolvedImage] | None = None) -> results.OutputSpec:
-    """The builder's instructions, checked against the scene (replace target, camera)."""
-    images = images or {}
-    replace = None
-    if settings.target == "REPLACE":
-        obj = context.active_object
-        want = results.object_type_for(settings.output)
-        if obj is None:
-            raise RunRefused("'Replace Active' needs an active object: select one, or choose 'New Object'")
-        if obj.type != want:
-            raise RunRefused(f"the active object '{obj.name}' is a {obj.type}, not a {want} object: "
-                             "select one, switch the output type, or choose 'New Object'")
-        replace = obj.name
-    props = {k: v for k, v in recorded_request(request, images).items() if k not in NOT_RECORDED}
-    for key, image in images.items():
-        props[key] = image.label
-        props[key + "_source"] = image.source
-    props["request"] = recorded_request(request, images)
-    plane = plane_for(context, settings)
-    return results.OutputSpec(
-        output=settings.output, plane=plane,
-        name=result_name(settings, request, images), keyframes=settings.animation == "KEYFRAMES",
-        start_frame=settings.start_frame, frames_per_snapshot=settings.frames_per_snapshot,
-        replace=replace, follow=follow, properties=props, overlay=overlay_spec(settings, plane, images),
-    )
-
-
-def overlay_spec(settings, plane: placement.Plane, images: dict[str, image_inputs.ResolvedImage]
-                 ) -> overlay.OverlaySpec | None:
-    """The source image under a sketch, if asked for."""
-    if settings.method != "SKETCH" or not settings.show_overlay or "image" not in images:
-        return None
-    image = images["image"]
-    return overlay.OverlaySpec(plane=plane, canvas=settings.canvas[0], label=image.label,
-                               image_name=image.image_name, image_path=image.path if image.source == "FILE" else "")
-
-
-def make_job(request: dict, choice: RunnerChoice) -> bridge.Job:
-    """The job for ``request`` on the chosen runner (AUTO: in-process when torch imports here)."""
-    runner = choice.runner
-    problem = engine_path.in_process_problem() if runner in ("AUTO", "IN_PROCESS") else "not asked for"
-    if runner == "IN_PROCESS" and problem:
-        raise RunRefused(f"the in-process runner cannot be used: {problem} (choose 'Worker Process')")
-    if runner == "IN_PROCESS" or (runner == "AUTO" and problem is None):
-        if choice.online:  # the engine reads this at load time: Blender's setting, process-wide
-            os.environ.pop(OFFLINE_FLAG, None)
-        else:
-            os.environ[OFFLINE_FLAG] = "1"
-        return bridge.InProcessJob(request, _lazy_run_job)
-    root = engine_path.engine_root()
-    if root is None:
-        raise RunRefused("the engine (synth_core) is not installed with the add-on: reinstall the extension")
-    python = engine_path.worker_python(choice.python, choice.managed_venv)
-    env = bridge.worker_environment(root)
-    if not choice.online:
-        env.update({OFFLINE_FLAG: "1", "HF_HUB_OFFLINE": "1"})
-    return bridge.SubprocessJob(request, python, root, env=env)
-
-
-OFFLINE_FLAG = "SYNTH_OFFLINE"  # the engine never touches the network while this is set
-OFFLINE_HINT = ("; Blender's online access is off, so nothing is downloaded: allow it in Preferences > System > "
-                "Network, or put the weights in the model cache folder")
-
-
-def _lazy_run_job(request: dict, should_stop: Callable[[], bool]):
-    """Imports the engine (and torch) on the job's thread, not on Blender's main thread."""
-    return engine_path.load_run_job()(request, should_stop)
-
-
-def start(context: bpy.types.Context, choice: RunnerChoice, follow: bool, log: Log | None = None,
-          live_preview: bool = True) -> RunSession:
-    """Validate the scene's settings and start a run; RunRefused says why it cannot.
-
-    Everything the job needs is copied here, on the main thread, before it starts: the request
-    (with image datablocks written to files in the job's own folder) and the output spec.
-    """
-    if current() is not None:
-        raise RunRefused("a drawing is already running: cancel it first")
-    settings = context.scene.clipdraw
-    check_settings(settings)
-    folder = image_inputs.JobFolder()
-    try:
-        images = resolve_images(settings, folder)
-        request = properties.request_from(settings, device=choice.device.lower(), cache_dir=choice.cache_dir,
-                                          live_preview=live_preview, images={k: v.path for k, v in images.items()},
-                                          threads=choice.threads)
-        spec = output_spec(context, settings, request, follow, images)
-        job = make_job(request, choice)
-    except BaseException:
-        folder.remove()
-        raise
-    if folder.path is not None:
-        job.own(folder.path)
-    session = RunSession(job, results.ResultWriter(context.scene, spec), request, log, offline=not choice.online)
-    _state.current = session
-    return session

@@ -21,7 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 
 from synth_core.clipdraw import ClipDraw, ClipDrawConfig  # noqa: E402
-from synth_core.encoders import OpenClipEncoder, load_encoder, resolve_device  # noqa: E402
+from synth_core.encoders import load_encoder, resolve_device  # noqa: E402
+from synth_core.encoders.openclip import OpenClipEncoder  # noqa: E402
 
 
 def untrained_encoder(arch: str, device: torch.device) -> OpenClipEncoder:

@@ -14,15 +14,22 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 import numpy as np
 
+from .files import MB, FileRefused, atomic_write_bytes, atomic_write_text, read_regular
+
+__all__ = ["Drawing", "DrawingFormatError", "Stroke", "cubic_points", "atomic_write_bytes",
+           "atomic_write_text", "finite_or_none"]
+
 FORMAT = "drawing"
 VERSION = 1
+MAX_FILE_BYTES = 64 * MB  # a 10 000-stroke drawing is a few MB; anything far bigger is not a drawing
+MAX_SIDE = 65536  # canvas pixels per side
+MAX_COORD = 1e6  # |x|, |y| and widths of drawings read from files: beyond this the rasterizer breaks down
 
 
 class DrawingFormatError(ValueError):
@@ -107,9 +114,33 @@ class Drawing:
             )
         if len(self.background) != 4:
             raise DrawingFormatError("background must be RGBA")
-        for name, arr in (("points", self.points), ("widths", self.widths), ("rgba", self.rgba)):
+        bg = np.asarray(self.background)
+        arrays = (("points", self.points), ("widths", self.widths), ("rgba", self.rgba), ("background", bg))
+        for name, arr in arrays:
             if not np.all(np.isfinite(arr)):
                 raise DrawingFormatError(f"{name} contain NaN or infinity")
+        if np.any(self.widths <= 0):
+            i = int(np.argmax(self.widths <= 0))
+            raise DrawingFormatError(f"stroke {i}: width must be above 0, got {self.widths[i]:g}")
+        for name, arr in (("rgba", self.rgba), ("background", bg)):
+            outside = arr[(arr < 0) | (arr > 1)]
+            if outside.size:
+                raise DrawingFormatError(f"{name} values must be in [0, 1] (straight colour), "
+                                         f"got {outside[0]:g}")
+
+    def check_extent(self) -> "Drawing":
+        """Refuse coordinates and widths no real drawing has (files only: the engine is not limited).
+
+        Far-off points make the rasterizer fail or crawl, and canvases beyond ``MAX_SIDE`` cannot
+        be rendered; a file with either is damaged or not meant for us.
+        """
+        if self.width > MAX_SIDE or self.height > MAX_SIDE:
+            raise DrawingFormatError(f"canvas {self.width}x{self.height} is over {MAX_SIDE} px a side")
+        for name, arr in (("points", self.points), ("widths", self.widths)):
+            reach = float(np.abs(arr).max()) if arr.size else 0.0
+            if reach > MAX_COORD:
+                raise DrawingFormatError(f"{name} reach {reach:.3g} px: over {MAX_COORD:.0e}")
+        return self
 
     # -- access ---------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -166,101 +197,123 @@ class Drawing:
 
     @classmethod
     def from_dict(cls, d: Any) -> "Drawing":
+        """A Drawing from its wire dict; DrawingFormatError names the first thing that is wrong.
+
+        Strict on purpose: the add-on and ``render`` read files people edit by hand, and a
+        string where a number belongs or a colour of 255 must be reported, not half-drawn.
+        """
         if not isinstance(d, dict) or d.get("format") != FORMAT:
             raise DrawingFormatError('not a drawing: expected {"format": "drawing", ...}')
         version = d.get("version")
-        if version != VERSION:
+        if _integer(version) != VERSION:
             raise DrawingFormatError(f"drawing version {version!r} is not supported (this build reads {VERSION})")
-        try:
-            canvas = d["canvas"]
-            strokes = [
-                Stroke(np.asarray(s["points"], dtype=np.float64), float(s["width"]), tuple(s["rgba"]))
-                for s in d["strokes"]
-            ]
-            for i, s in enumerate(strokes):
-                if s.points.ndim != 2 or s.points.shape[1] != 2 or (len(s.points) - 1) % 3 or len(s.points) < 4:
-                    raise DrawingFormatError(f"stroke {i}: points must be 3*S+1 pairs (S >= 1)")
-                if len(s.rgba) != 4:
-                    raise DrawingFormatError(f"stroke {i}: rgba must have 4 values")
-            return cls.from_strokes(
-                int(canvas["width"]), int(canvas["height"]), strokes,
-                background=canvas.get("background", (1, 1, 1, 1)), meta=d.get("meta") or {},
-            )
-        except (KeyError, TypeError, ValueError) as e:
-            if isinstance(e, DrawingFormatError):
-                raise
-            raise DrawingFormatError(f"malformed drawing: {e!r}") from None
+        canvas = d.get("canvas")
+        if not isinstance(canvas, dict):
+            raise DrawingFormatError('malformed drawing: "canvas" must be {"width": ..., "height": ...}')
+        width, height = (_side(canvas.get(k), k) for k in ("width", "height"))
+        background = _numbers(canvas.get("background", [1, 1, 1, 1]), 4, "canvas background")
+        strokes = d.get("strokes")
+        if not isinstance(strokes, list):
+            raise DrawingFormatError('malformed drawing: "strokes" must be a list')
+        meta = d.get("meta")
+        if meta is not None and not isinstance(meta, dict):
+            raise DrawingFormatError(f'malformed drawing: "meta" must be an object, '
+                                     f'got {type(meta).__name__}')
+        return cls.from_strokes(
+            width, height, [_stroke(s, i) for i, s in enumerate(strokes)], background=background, meta=meta,
+        ).check_extent()
 
     def to_json(self, precision: int = 3) -> str:
         return json.dumps(self.to_dict(precision), separators=(",", ":"))
 
     @classmethod
-    def from_json(cls, text: str) -> "Drawing":
+    def from_json(cls, text: str | bytes) -> "Drawing":
+        """From JSON text, or bytes in UTF-8 (with or without BOM), UTF-16 or UTF-32."""
         try:
-            return cls.from_dict(json.loads(text))
+            data = json.loads(text)
         except json.JSONDecodeError as e:
             raise DrawingFormatError(f"not valid JSON: {e}") from None
+        except UnicodeDecodeError:
+            raise DrawingFormatError("not a JSON text file: its bytes are not UTF-8 (nor UTF-16/32)") \
+                from None
+        except RecursionError:
+            raise DrawingFormatError("not a drawing: JSON nested too deeply") from None
+        except ValueError as e:  # e.g. integers over Python's 4300-digit conversion limit
+            raise DrawingFormatError(f"not valid JSON: {str(e).splitlines()[0][:120]}") from None
+        return cls.from_dict(data)
 
     def save(self, path: str | os.PathLike) -> Path:
         return atomic_write_text(path, self.to_json())
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Drawing":
+        """A Drawing JSON file (``synth_core.formats.load`` reads SVG too)."""
         path = Path(path)
-        if path.suffix.lower() == ".svg":
-            from .svg import read_svg
-
-            return read_svg(path)
         try:
-            return cls.from_json(path.read_text(encoding="utf-8"))
-        except OSError as e:
-            raise DrawingFormatError(f"cannot read {path}: {e.strerror or e}") from None
+            return cls.from_json(read_regular(path, MAX_FILE_BYTES, "drawing"))
+        except FileRefused as e:
+            raise DrawingFormatError(str(e)) from None
         except DrawingFormatError as e:
             raise DrawingFormatError(f"{path}: {e}") from None
 
 
-def cubic_points(ctrl: np.ndarray, samples: int) -> np.ndarray:
-    """Sample every cubic segment of one stroke at ``samples`` values of t in [0, 1].
-
-    Returns ((S*(samples-1))+1, 2): shared segment ends appear once. Used by builders that
-    need polylines (Grease Pencil v2) and by previews; the rasterizer has its own flattening.
-    """
-    ctrl = np.asarray(ctrl, dtype=np.float64)
-    s = (len(ctrl) - 1) // 3
-    t = np.linspace(0.0, 1.0, samples)
-    basis = np.stack([(1 - t) ** 3, 3 * (1 - t) ** 2 * t, 3 * (1 - t) * t**2, t**3], axis=1)
-    segs = np.stack([ctrl[3 * k : 3 * k + 4] for k in range(s)])  # (S, 4, 2)
-    pts = np.einsum("tj,sjd->std", basis, segs)  # (S, samples, 2)
-    return np.concatenate([pts[0]] + [p[1:] for p in pts[1:]]) if s > 1 else pts[0]
+def _integer(v: Any) -> int | None:
+    """An int, or a float that is one (JSON writers differ); None for anything else, bools included."""
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, int):
+        return v
+    if isinstance(v, float) and v.is_integer():
+        return int(v)
+    return None
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write to a temporary file beside ``path`` and rename it, so readers never see half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+def _side(v: Any, name: str) -> int:
+    n = _integer(v)
+    if n is None:
+        raise DrawingFormatError(f"canvas {name} must be a whole number of pixels, got {_show(v)}")
+    if n < 1:
+        raise DrawingFormatError(f"canvas must be at least 1x1 px, got {name} {n}")
+    if n > MAX_SIDE:
+        raise DrawingFormatError(f"canvas {name} {_show(n)} is over {MAX_SIDE} px")
+    return n
+
+
+def _show(v: Any) -> str:
+    """A value for an error message, short even when the file holds something huge."""
+    text = repr(v)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _numbers(v: Any, n: int, what: str) -> tuple[float, ...]:
+    if not (isinstance(v, list) and len(v) == n and all(_is_number(x) for x in v)):
+        raise DrawingFormatError(f"{what} must be {n} numbers, got {_show(v)}")
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return path
+        return tuple(float(x) for x in v)
+    except OverflowError:  # an integer too large for a float
+        raise DrawingFormatError(f"{what} has a number out of range: {_show(v)}") from None
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    return atomic_write_bytes(path, text.encode("utf-8"))
+def _stroke(s: Any, i: int) -> Stroke:
+    """One wire stroke, types checked (the numeric ranges are checked by ``Drawing.validate``)."""
+    if not isinstance(s, dict):
+        raise DrawingFormatError(f"stroke {i} must be an object with points, width and rgba")
+    points = s.get("points")
+    if not (isinstance(points, list) and len(points) >= 4 and (len(points) - 1) % 3 == 0):
+        raise DrawingFormatError(f"stroke {i}: points must be 3*S+1 pairs (S >= 1)")
+    pts = [_numbers(p, 2, f"stroke {i}: each point") for p in points]
+    width = s.get("width")
+    if not _is_number(width):
+        raise DrawingFormatError(f"stroke {i}: width must be a number, got {_show(width)}")
+    try:
+        w = float(width)
+    except OverflowError:
+        raise DrawingFormatError(f"stroke {i}: width is out of range") from None
+    return Stroke(np.array(pts, dtype=np.float64), w, _numbers(s.get("rgba"), 4, f"stroke {i}: rgba"))
 
 
 def finite_or_none(x: float) -> float | None:

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Iterator, Protocol
 
-from .events import Done, Event, Picture, Progress, Snapshot, Warning
+from .events import Done, Event, Picture, Progress, Snapshot, WarningEvent
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,10 @@ def optimise(
     should_stop: Callable[[], bool] | None = None,
     progress_every: int = 1,
 ) -> Iterator[Event]:
-    """Run ``steps`` steps of ``method``; yields Snapshot(0), Progress, Snapshot every K steps, Done."""
+    """Run ``steps`` steps of ``method``; yields Snapshot(0), Progress, Snapshot every K steps, Done.
+
+    The final drawing comes once, with ``Done`` (not also as a snapshot).
+    """
     stop = should_stop or (lambda: False)
     finished = getattr(method, "finished", lambda: False)
     yield Snapshot(0, method.picture())
@@ -54,7 +57,7 @@ def optimise(
         if result.loss is None:
             skipped += 1
             if skipped <= 5 or skipped % 100 == 0:
-                yield Warning(f"step {done}: {result.note or 'non-finite values'}; step skipped, "
+                yield WarningEvent(f"step {done}: {result.note or 'non-finite values'}; step skipped, "
                               f"the drawing keeps its last good state ({skipped} skipped so far)")
         elapsed = time.perf_counter() - start
         if done % progress_every == 0 or done == steps:
@@ -64,6 +67,4 @@ def optimise(
             break
         if snapshot_every and done % snapshot_every == 0 and done != steps:
             yield Snapshot(done, method.picture())
-    final = method.picture()
-    yield Snapshot(done, final)
-    yield Done(done, final, cancelled=cancelled)
+    yield Done(done, method.picture(), cancelled=cancelled)

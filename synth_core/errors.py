@@ -19,9 +19,3 @@ class MissingWeights(SynthError):
     """Model weights are not on this machine and cannot be downloaded."""
 
     kind = "missing_weights"
-
-
-class Cancelled(SynthError):
-    """The run was cancelled; not an error on the wire (``done`` with ``cancelled: true``)."""
-
-    kind = "cancelled"

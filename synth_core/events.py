@@ -10,6 +10,7 @@ from typing import Any, Union
 import numpy as np
 
 from .drawing import Drawing, finite_or_none
+from .wire import PROTOCOL_VERSION
 
 
 @dataclass(frozen=True)
@@ -20,12 +21,12 @@ class Started:
     method: str
 
     def to_wire(self) -> dict[str, Any]:
-        return {"event": "started", "steps": self.steps, "device": self.device, "model": self.model,
-                "method": self.method}
+        return {"event": "started", "protocol": PROTOCOL_VERSION, "steps": self.steps, "device": self.device,
+                "model": self.model, "method": self.method}
 
 
 @dataclass(frozen=True)
-class Warning:  # noqa: A001 - the wire name
+class WarningEvent:
     message: str
 
     def to_wire(self) -> dict[str, Any]:
@@ -94,4 +95,4 @@ class Error:
         return {"event": "error", "kind": self.kind, "message": self.message}
 
 
-Event = Union[Started, Warning, Progress, Snapshot, Done, Error]
+Event = Union[Started, WarningEvent, Progress, Snapshot, Done, Error]

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from .augment import AugmentConfig, apply_warps, identity_warp, sample_warps
-from .encoders import Encoder
+from .encoders.base import Encoder
 from .engine import StepResult
 from .losses import semantic_loss
 

@@ -18,7 +18,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from .encoders import Encoder
+from .encoders.base import Encoder
 
 
 def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:

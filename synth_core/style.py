@@ -64,8 +64,9 @@ class FeatureExtractor(nn.Module):
 
 
 def vgg16_extractor(weights: str | None = "imagenet", device: torch.device | str = "cpu",
-                    cache_dir: str | None = None, seed: int = 0) -> FeatureExtractor:
-    """``"imagenet"`` (torch hub cache / download), a .pth file path, or ``None`` (untrained, seeded)."""
+                    cache_dir: str | None = None, seed: int = 0, offline: bool = False) -> FeatureExtractor:
+    """``"imagenet"`` (torch hub cache / download unless ``offline``), a .pth file path, or ``None``
+    (untrained, seeded)."""
     from torchvision.models import vgg16
 
     if weights is None:
@@ -73,7 +74,7 @@ def vgg16_extractor(weights: str | None = "imagenet", device: torch.device | str
         net = vgg16(weights=None)
         return FeatureExtractor(net.features, "VGG-16, untrained (random weights, seed %d)" % seed).to(device)
     net = vgg16(weights=None)
-    path = weights if weights != "imagenet" else _imagenet_file(cache_dir)
+    path = weights if weights != "imagenet" else _imagenet_file(cache_dir, offline)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
         net.load_state_dict(state)
@@ -85,18 +86,20 @@ def vgg16_extractor(weights: str | None = "imagenet", device: torch.device | str
     return FeatureExtractor(net.features, f"VGG-16 ImageNet ({os.path.basename(path)})").to(device)
 
 
-def _imagenet_file(cache_dir: str | None) -> str:
-    """torchvision's cached VGG-16 file, downloading it only when the network answers."""
-    from .encoders import _hub_reachable, _offline
+def _imagenet_file(cache_dir: str | None, offline: bool) -> str:
+    """torchvision's cached VGG-16 file, downloading it only when allowed and the network answers."""
+    from .pretrained import download_refusal
 
     hub = cache_dir or os.path.join(torch.hub.get_dir(), "checkpoints")
     path = os.path.join(hub, VGG16_FILE)
     if os.path.isfile(path):
         return path
     url = f"https://download.pytorch.org/models/{VGG16_FILE}"
-    if _offline() or not _hub_reachable():
+    refusal = download_refusal(offline)
+    if refusal:
         raise MissingWeights(
-            f"VGG-16 ImageNet weights (for the style loss) are not on this machine and cannot be downloaded; "
+            f"VGG-16 ImageNet weights (for the style loss) are not on this machine and cannot be downloaded "
+            f"({refusal}); "
             f"looked for {path}. Download {url} into that folder, or pass the file with --style-weights")
     os.makedirs(hub, exist_ok=True)
     torch.hub.download_url_to_file(url, path, progress=False)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from synth_core.errors import BadRequest
-from synth_core.jobs import MAX_STROKES, parse_request, run_job
+from synth_core.jobs import parse_request, run_job
+from synth_core.request import MAX_STROKES
 
 
 def test_defaults_are_the_reference_clipdraw_settings():
@@ -49,7 +50,7 @@ def test_missing_weights_fail_fast_with_what_to_do(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     t0 = time.perf_counter()
     events = list(run_job({"prompt": "a cat", "model": "ViT-B-32:openai", "cache_dir": str(tmp_path), "device": "cpu"}))
-    assert time.perf_counter() - t0 < 30
+    assert time.perf_counter() - t0 < 60  # a hang bound only (no network retries), not a speed claim
     assert len(events) == 1 and events[0]["kind"] == "missing_weights"
     msg = events[0]["message"]
     assert "ViT-B-32:openai" in msg and str(tmp_path) in msg and "--model" in msg and "\n" not in msg

@@ -43,7 +43,7 @@ def test_starts_are_distinct_and_follow_the_weights():
 def test_attention_saliency_of_an_open_clip_vit():
     import open_clip
 
-    from synth_core.encoders import OpenClipEncoder
+    from synth_core.encoders.openclip import OpenClipEncoder
 
     enc = OpenClipEncoder.__new__(OpenClipEncoder)  # untrained ViT-B-32: checks the plumbing, not the map
     enc.model = open_clip.create_model("ViT-B-32").eval()

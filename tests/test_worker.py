@@ -7,12 +7,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from synth_core.drawing import Drawing
+from synth_core.wire import PROTOCOL_VERSION
 
 ROOT = Path(__file__).resolve().parents[1]
 REQUEST = {"prompt": "a red circle", "model": "builtin", "strokes": 8, "steps": 6, "snapshot_every": 2,
@@ -37,7 +37,8 @@ def test_a_run_streams_started_progress_snapshots_done():
     kinds = [e["event"] for e in evs]
     assert kinds[0] == "started" and kinds[-1] == "done"
     assert [e["step"] for e in evs if e["event"] == "progress"] == [1, 2, 3, 4, 5, 6]
-    assert [e["step"] for e in evs if e["event"] == "snapshot"] == [0, 2, 4, 6]
+    assert [e["step"] for e in evs if e["event"] == "snapshot"] == [0, 2, 4]  # step 6 comes with done
+    assert evs[0]["protocol"] == PROTOCOL_VERSION
     done = evs[-1]
     assert done["cancelled"] is False and done["step"] == 6
     d = Drawing.from_dict(done["drawing"])
@@ -45,7 +46,7 @@ def test_a_run_streams_started_progress_snapshots_done():
     assert "not CLIP" in evs[0]["model"]
 
 
-def test_cancel_line_stops_after_the_current_step_with_a_final_snapshot():
+def test_cancel_line_stops_after_the_current_step_with_the_final_drawing():
     p = start()
     p.stdin.write(json.dumps({**REQUEST, "steps": 5000, "snapshot_every": 0}) + "\n")
     p.stdin.flush()
@@ -54,16 +55,16 @@ def test_cancel_line_stops_after_the_current_step_with_a_final_snapshot():
         ev = json.loads(line)
         seen.append(ev)
         if ev["event"] == "progress" and ev["step"] == 3:
-            t0 = time.perf_counter()
             p.stdin.write('{"cancel": true}\n')
             p.stdin.flush()
         if ev["event"] in ("done", "error"):
             break
     p.wait(timeout=30)
-    assert time.perf_counter() - t0 < 5
     assert p.returncode == 0
     assert seen[-1]["event"] == "done" and seen[-1]["cancelled"] is True
-    assert seen[-2]["event"] == "snapshot" and seen[-2]["step"] == seen[-1]["step"] < 5000
+    # Counted in steps, not seconds: it stopped at a step boundary a few steps after the cancel
+    # line (200 only bounds the pipe and scheduling delay on a loaded machine), not at 5000.
+    assert seen[-2]["event"] == "progress" and 3 <= seen[-2]["step"] == seen[-1]["step"] <= 3 + 200
     assert len(Drawing.from_dict(seen[-1]["drawing"])) == 8
 
 
@@ -78,7 +79,7 @@ def test_signals_cancel_gracefully(sig):
             break
     rest = events_of(p.stdout.read())
     p.wait(timeout=30)
-    assert p.returncode == 0
+    assert p.returncode == 128 + sig  # stopped by a signal, everything sent (docs/wire-format.md)
     assert rest[-1]["event"] == "done" and rest[-1]["cancelled"] is True
 
 

@@ -104,7 +104,8 @@ def test_each_method_shows_its_own_fields(addon):
     settings.source_image.source = "FILE"
     assert props(draw(panels.CLIPDRAW_PT_main)) == ["method", "source", "filepath", "show_overlay"]
     log = draw(panels.CLIPDRAW_PT_settings)
-    assert props(log) == ["sketch_strokes", "seeds", "use_mask", "steps", "seed", "canvas", "augmentations", "model"]
+    assert props(log) == ["sketch_strokes", "sketch_tidy", "seeds", "use_mask", "steps", "seed", "canvas",
+                          "augmentations", "model"]
     assert settings.sketch_strokes == 16 and settings.seeds == 3 and settings.strokes == 128
     assert not any(name == "label" for name, _, _ in log)
     settings.canvas = (224, 128)

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from common import ADDON
 
-from blender_addon import animation, grease_pencil, session
+from blender_addon import animation, grease_pencil, launch, preferences, session
 
 SMALL = {"strokes": 8, "steps": 20, "snapshot_every": 5, "canvas": (64, 64)}
 
@@ -51,6 +51,27 @@ def test_in_process_runner_draws_an_animated_grease_pencil(settings):
     assert len(strokes.drawing.strokes if grease_pencil.is_v3() else strokes.strokes) == 8
 
 
+def test_an_in_process_run_leaves_blenders_process_as_it_was(settings):
+    """Offline mode and the thread count travel in the request; nothing of the run outlives it."""
+    torch = pytest.importorskip("torch", reason="the in-process runner needs torch in this Python")
+    assert bpy.app.online_access is False
+    prefs().runner, prefs().threads = "IN_PROCESS", 1
+    host = torch.get_num_threads()
+    torch.set_num_threads(3)  # a host setting the run's 1 thread must not overwrite
+    try:
+        before_env = dict(os.environ)
+        run = launch.start(bpy.context, preferences.runner_choice(bpy.context), follow=False)
+        assert run.request["threads"] == 1 and run.request["offline"] is True
+        while run.running:
+            run.pump(None)
+            time.sleep(0.01)
+        assert run.status == "finished"
+        assert torch.get_num_threads() == 3 and dict(os.environ) == before_env
+        session.release(run)
+    finally:
+        torch.set_num_threads(host)
+
+
 def test_subprocess_runner_draws_animated_curves(settings, builtin_model):
     prefs().runner, prefs().python_path = "SUBPROCESS", builtin_model
     settings.output = "CURVES"
@@ -65,7 +86,7 @@ def test_subprocess_runner_draws_animated_curves(settings, builtin_model):
 def start(settings) -> session.RunSession:
     from blender_addon import preferences
 
-    return session.start(bpy.context, preferences.runner_choice(bpy.context), follow=False)
+    return launch.start(bpy.context, preferences.runner_choice(bpy.context), follow=False)
 
 
 def pump_until(run, condition, timeout=60.0):
@@ -76,17 +97,19 @@ def pump_until(run, condition, timeout=60.0):
         time.sleep(0.01)
 
 
-def test_real_worker_cancel_stops_within_a_second_and_keeps_the_strokes(settings, builtin_model):
+def test_real_worker_cancel_stops_after_a_few_steps_and_keeps_the_strokes(settings, builtin_model):
     prefs().runner, prefs().python_path = "SUBPROCESS", builtin_model
     settings.steps, settings.snapshot_every = 5000, 2
     run = start(settings)
     pump_until(run, lambda: run.step >= 3)
-    t0 = time.monotonic()
+    at_cancel = run.step
     run.cancel()
     run.cancel()
-    pump_until(run, lambda: not run.running)
-    assert time.monotonic() - t0 < 1.5
-    assert run.status == "cancelled" and run.step < 5000
+    pump_until(run, lambda: not run.running)  # 60 s: the hang bound
+    # Counted in steps, not seconds: the worker stopped by itself (exit 0, not the kill that
+    # follows an ignored cancel) a few steps on, nowhere near the 5000 it was asked for.
+    assert run.status == "cancelled" and run.job.process.wait(30) == 0
+    assert at_cancel <= run.step <= at_cancel + 200
     obj = run.writer.object
     assert obj["clipdraw_cancelled"] == 1 and len(grease_pencil.frame_numbers(obj.data)) >= 2
     session.release(run)

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from ..augment import AugmentConfig, apply_warps, sample_warps
-from ..encoders import Encoder
+from ..encoders.base import Encoder
 from . import shapes
 
 CANVAS = 224  # the engine's default canvas

@@ -21,11 +21,9 @@ from typing import NamedTuple
 import numpy as np
 from PIL import Image, ImageDraw
 
-SHAPES = ("circle", "square", "triangle", "star", "cross", "line")
-COLOURS = ("red", "green", "blue", "yellow", "black")
-SCRIBBLE = "scribble"  # the shape word of a drawing that shows none of the shapes
-NONE = len(SHAPES)  # shape index of a scribble
-NO_COLOUR = -1  # colour index of a mess of random colours (no colour to learn)
+from .colour_names import classify
+from .vocabulary import COLOURS, NO_COLOUR, NONE, SCRIBBLE, SHAPES, caption  # noqa: F401  (re-exported)
+
 CLOSED = ("circle", "square", "triangle", "star")  # shapes that can be drawn broken or filled
 PALETTE = {
     "red": (0.88, 0.12, 0.10),
@@ -34,11 +32,6 @@ PALETTE = {
     "yellow": (0.97, 0.84, 0.08),
     "black": (0.06, 0.06, 0.06),
 }
-
-
-def caption(colour: str, shape: str) -> str:
-    """The canonical prompt of a class, e.g. ``caption("red", "circle") == "a red circle"``."""
-    return f"a {colour} {shape}"
 
 
 @dataclass(frozen=True)
@@ -70,12 +63,19 @@ class Style:
     clutter_penalty: float = 0.0  # label weight taken from the shape per unit of clutter share of the ink
     opacity_penalty: float = 0.0  # label weight taken from the shape per unit of transparency of its strokes
     mess_prob: float = 0.0  # scribbles that are only a mess of random strokes of any colour (no colour label)
+    colour_penalty: float = 0.0  # label weight taken from the shape per unit of ink not in the caption's colour
+    multicolour_prob: float = 0.0  # outlines whose pieces are partly drawn in other colours
+    multicolour_share: tuple[float, float] = (0.3, 0.9)  # share of such an outline's pieces in other colours
 
 
 # The model is a strict teacher: clutter costs it part of the shape label, so that the optimiser
 # is paid for cleaning up (fading or recruiting unused strokes), and each short stroke of an
 # assembled outline keeps close to the colour (a permissive model lets drawings stay messy).
-MODEL_STYLE = Style(assembled_prob=0.3, assembled_hue=0.1, clutter_penalty=0.6, opacity_penalty=0.5)
+# It is strict on colour too: the label weight falls in proportion to the ink that a person would
+# not call the caption's colour (``colour_names``), and outlines drawn partly in other colours are
+# shown to it, so that a multicoloured outline is not "a red circle".
+MODEL_STYLE = Style(assembled_prob=0.3, assembled_hue=0.1, clutter_penalty=0.6, opacity_penalty=0.5,
+                    colour_penalty=1.0, multicolour_prob=0.25)
 # The judge's images come from other settings (and another seed stream) so that it is not a copy
 # of the model: wider ranges, more wobble, more and denser clutter.
 JUDGE_STYLE = Style(
@@ -181,6 +181,8 @@ class _Canvas:
         self.px = np.ones((self.big, self.big, 3), np.float32)
         self.clutter = False  # strokes painted now count as clutter ink
         self.ink = {False: 0.0, True: 0.0}  # coverage x opacity of the drawing / of the clutter
+        self.caption_class: int | None = None  # colour class of the caption, when purity is measured
+        self.in_colour = 0.0  # coverage x opacity of the ink in the caption's colour
 
     def _paint(self, pts: np.ndarray, pad: float, rgb, alpha: float, draw) -> None:
         lo = np.floor(pts.min(0) - pad - 1).astype(int).clip(0, self.big)
@@ -190,7 +192,10 @@ class _Canvas:
         mask = Image.new("L", tuple(int(v) for v in hi - lo), 0)
         draw(ImageDraw.Draw(mask), pts - lo)
         m = np.asarray(mask, np.float32)[..., None] * (alpha / 255.0)
-        self.ink[self.clutter] += float(m.sum())
+        amount = float(m.sum())
+        self.ink[self.clutter] += amount
+        if self.caption_class is not None and int(classify(np.asarray(rgb, np.float64))) == self.caption_class:
+            self.in_colour += amount
         region = self.px[lo[1] : hi[1], lo[0] : hi[0]]
         region *= 1.0 - m
         region += m * np.asarray(rgb, np.float32)
@@ -211,6 +216,11 @@ class _Canvas:
 
     def fill(self, poly: np.ndarray, rgb, alpha: float) -> None:
         self._paint(poly * self.big, 0, rgb, alpha, lambda d, q: d.polygon([tuple(v) for v in q], fill=255))
+
+    def purity(self) -> float:
+        """Share of all ink (clutter included) in the caption's colour; 1 for a blank page."""
+        total = self.ink[True] + self.ink[False]
+        return self.in_colour / total if total > 0 else 1.0
 
     def image(self) -> np.ndarray:
         s, k = self.size, self.ss
@@ -259,6 +269,15 @@ class _Pen:
     rgb: np.ndarray
     alpha: float
     width: float  # fraction of the canvas
+    mix: float = 0.0  # share of the pieces drawn in some other colour (a multicoloured outline)
+
+    def piece_rgb(self, rng: np.random.Generator) -> np.ndarray:
+        """The colour of the next piece (draws from ``rng`` only for a multicoloured outline)."""
+        if self.mix <= 0 or rng.random() >= self.mix:
+            return self.rgb
+        if rng.random() < 0.5:
+            return _colour(COLOURS[int(rng.integers(len(COLOURS)))], rng, 0.08)
+        return rng.random(3)
 
 
 def _draw_polys(canvas: _Canvas, polys: list[np.ndarray], closed: list[bool], pen: _Pen, rng: np.random.Generator,
@@ -270,7 +289,8 @@ def _draw_polys(canvas: _Canvas, polys: list[np.ndarray], closed: list[bool], pe
             for piece in _pieces(poly, k, rng, c):
                 q = _wobble(piece, st.wobble * scale * 0.5, rng, closed=False)
                 q = q + rng.normal(0, st.tremor, q.shape)
-                canvas.stroke(q, pen.width * rng.uniform(0.8, 1.2), pen.rgb, min(1.0, pen.alpha * rng.uniform(0.85, 1.1)))
+                canvas.stroke(q, pen.width * rng.uniform(0.8, 1.2), pen.piece_rgb(rng),
+                              min(1.0, pen.alpha * rng.uniform(0.85, 1.1)))
 
 
 def _draw_assembled(canvas: _Canvas, polys: list[np.ndarray], closed: list[bool], pen: _Pen,
@@ -283,7 +303,8 @@ def _draw_assembled(canvas: _Canvas, polys: list[np.ndarray], closed: list[bool]
         for piece in _pieces(poly, max(1, round(k_all * share)), rng, c):
             q = _wobble(piece, st.wobble * radius, rng, closed=False) + rng.normal(0, st.assembled_shift * radius, 2)
             q = q + rng.normal(0, st.tremor, q.shape)
-            rgb = pen.rgb + rng.uniform(0, st.assembled_hue) * (rng.random(3) - pen.rgb)
+            base = pen.piece_rgb(rng)
+            rgb = base + rng.uniform(0, st.assembled_hue) * (rng.random(3) - base)
             alpha = float(np.clip(pen.alpha * rng.uniform(0.6, 1.2), 0.3, 1.0))
             canvas.stroke(q, pen.width * rng.uniform(0.5, 1.6), rgb, alpha)
 
@@ -315,8 +336,9 @@ def render_shape(shape: str, colour: str, size: int | None = None, rng: np.rando
 
 
 def _render_shape(shape: str, colour: str, size: int | None, rng: np.random.Generator | None, filled: bool | None,
-                  clutter: bool | None, completeness: float, style: Style) -> tuple[np.ndarray, float, float]:
-    """The drawing, the share of its ink that is clutter, and the opacity of its pen."""
+                  clutter: bool | None, completeness: float, style: Style) -> tuple[np.ndarray, float, float, float]:
+    """The drawing, the share of its ink that is clutter, the opacity of its pen, and the share of
+    its ink in the caption's colour."""
     if shape not in SHAPES:
         raise ValueError(f"unknown shape {shape!r}; known: {', '.join(SHAPES)}")
     if colour not in PALETTE:
@@ -324,9 +346,12 @@ def _render_shape(shape: str, colour: str, size: int | None, rng: np.random.Gene
     st = replace(style, size=size) if size else style
     rng = rng if rng is not None else np.random.default_rng()
     canvas = _Canvas(st.size, st.supersample)
+    canvas.caption_class = COLOURS.index(colour)
     if clutter if clutter is not None else rng.random() < st.clutter_prob:
         _clutter(canvas, rng, st)
     pen = _pen(colour, rng, st)
+    if st.multicolour_prob > 0 and rng.random() < st.multicolour_prob:
+        pen = replace(pen, mix=float(rng.uniform(*st.multicolour_share)))
     radius, centre = _place(rng, st, pen.width)
     pen = replace(pen, width=min(pen.width, 0.45 * radius))
     polys = [_densify(p) for p in outline(shape, rng, st)]
@@ -344,7 +369,8 @@ def _render_shape(shape: str, colour: str, size: int | None, rng: np.random.Gene
         _draw_assembled(canvas, pts, closed, pen, rng, st, radius)
     else:
         _draw_polys(canvas, pts, closed, pen, rng, st, radius)
-    return canvas.image(), canvas.ink[True] / max(canvas.ink[True] + canvas.ink[False], 1e-9), pen.alpha
+    clutter_share = canvas.ink[True] / max(canvas.ink[True] + canvas.ink[False], 1e-9)
+    return canvas.image(), clutter_share, pen.alpha, canvas.purity()
 
 
 def _fraction(poly: np.ndarray, f: float, rng: np.random.Generator) -> np.ndarray:
@@ -427,8 +453,9 @@ def sample(rng: np.random.Generator, style: Style = MODEL_STYLE, scribble_frac: 
     """One random labelled drawing: (HxWx3 float32, colour index, shape index, shape weight).
 
     The weight is how much of the label is the shape rather than "scribble": less for a broken
-    shape (``completeness_weight``) and, with the style's penalties, for clutter and for faint
-    strokes (a strict teacher pays the optimiser for clean, opaque shapes)."""
+    shape (``completeness_weight``) and, with the style's penalties, for clutter, for faint
+    strokes and for ink in other colours (a strict teacher pays the optimiser for clean, opaque
+    shapes in the caption's colour)."""
     colour = int(rng.integers(len(COLOURS)))
     u = rng.random()
     if u < scribble_frac:
@@ -438,8 +465,9 @@ def sample(rng: np.random.Generator, style: Style = MODEL_STYLE, scribble_frac: 
     shape = int(rng.integers(len(SHAPES)))
     broken = u < scribble_frac + broken_frac and SHAPES[shape] in CLOSED
     f = float(rng.uniform(0.4, 1.0)) if broken else 1.0
-    img, clutter, alpha = _render_shape(SHAPES[shape], COLOURS[colour], None, rng, None, None, f, style)
-    weight = completeness_weight(f) * (1.0 - style.clutter_penalty * clutter) * (1.0 - style.opacity_penalty * (1 - alpha))
+    img, clutter, alpha, purity = _render_shape(SHAPES[shape], COLOURS[colour], None, rng, None, None, f, style)
+    weight = (completeness_weight(f) * (1.0 - style.clutter_penalty * clutter) * (1.0 - style.opacity_penalty * (1 - alpha))
+              * max(0.0, 1.0 - style.colour_penalty * (1.0 - purity)))
     return img, colour, shape, weight
 
 

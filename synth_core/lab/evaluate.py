@@ -2,25 +2,32 @@
 
 Shared by the tests and scripts/bench_ablation.py: draw a prompt like "a red circle" with
 CLIPDraw against the built-in model, then ask the independent judge what the drawing shows,
-and measure how the model's own similarity to the prompt moved over the run.
+and measure how the model's own similarity to the prompt moved over the run. The person-like
+eye (eye.py: rules and geometry, no learned weights) judges every drawing beside the learned
+judge, because a network can be pleased by a multicoloured tangle and a person is not.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from ..clipdraw import ClipDraw, ClipDrawConfig
-from ..encoders import Encoder
+from ..encoders.base import Encoder
 from ..engine import optimise
 from ..events import Done
 from ..rasterize import over_background, rasterize
 from ..strokes import from_drawing
+from .eye import PURITY_PASS, EyeVerdict, look
 from .judge import Judge
 from .shapes import caption
+
+if TYPE_CHECKING:
+    from PIL import ImageDraw
 
 # What the benchmarks call the default offline settings (the built-in model, 2 CPU cores).
 OFFLINE = ClipDrawConfig(strokes=16, steps=200, width=224, height=224)
@@ -36,6 +43,7 @@ class Verdict:
     similarity_end: float
     seconds: float
     image: np.ndarray  # RGB uint8 of the final drawing at the canvas size
+    eye: EyeVerdict  # the person-like judge's verdict on the same image
 
     @property
     def colour_ok(self) -> bool:
@@ -68,21 +76,44 @@ def draw_and_judge(colour: str, shape: str, encoder: Encoder, judge: Judge, cfg:
     end = clean_similarity(encoder, image, run.text)
     (jc, js), = judge.predict(image)
     rgb = (image[0].permute(1, 2, 0).cpu().numpy() * 255 + 0.5).astype(np.uint8)
-    return Verdict(colour, shape, jc, js, start, end, time.perf_counter() - t0, rgb)
+    seconds = time.perf_counter() - t0  # the drawing's time, not the judging's
+    eye = look(rgb, colour, shape, final.background[:3])
+    return Verdict(colour, shape, jc, js, start, end, seconds, rgb, eye)
+
+
+GREEN, RED, GREY = (40, 170, 60), (210, 40, 40), (225, 225, 225)
+BAR, LABEL = 5, 12  # bar and label heights under each tile
 
 
 def contact_sheet(verdicts: list[Verdict], columns: int = 6, tile: int = 112) -> np.ndarray:
-    """The final drawings in a grid, each with a bar: green = judged right, red = wrong (colour|shape)."""
-    from PIL import Image
+    """The final drawings in a grid. Under each: the learned judge's bar (left half colour, right
+    half shape; green = right, red = wrong), the eye's bar (left half a gauge of the colour
+    purity, green from PURITY_PASS; right half the eye's shape), and the eye's words: the shape it
+    sees and the purity, green when it passes the drawing."""
+    from PIL import Image, ImageDraw
 
+    cell = tile + 2 * BAR + 1 + LABEL + 3
     rows = (len(verdicts) + columns - 1) // columns
-    sheet = np.full((rows * (tile + 6), columns * tile, 3), 255, np.uint8)
+    sheet = Image.new("RGB", (columns * tile, rows * cell), (255, 255, 255))
+    draw = ImageDraw.Draw(sheet)
     for i, v in enumerate(verdicts):
         r, c = divmod(i, columns)
-        im = np.asarray(Image.fromarray(v.image).resize((tile, tile), Image.LANCZOS))
-        y, x = r * (tile + 6), c * tile
-        sheet[y : y + tile, x : x + tile] = im
-        half = tile // 2
-        sheet[y + tile : y + tile + 5, x : x + half] = (40, 170, 60) if v.colour_ok else (210, 40, 40)
-        sheet[y + tile : y + tile + 5, x + half : x + tile] = (40, 170, 60) if v.shape_ok else (210, 40, 40)
-    return sheet
+        x, y = c * tile, r * cell
+        sheet.paste(Image.fromarray(v.image).resize((tile, tile), Image.LANCZOS), (x, y))
+        _bars(draw, x, y + tile, tile, v)
+        draw.text((x + 3, y + tile + 2 * BAR + 2), f"eye: {v.eye.seen_shape} {v.eye.purity:.2f}",
+                  fill=GREEN if v.eye.passed else RED)
+    return np.asarray(sheet)
+
+
+def _bars(draw: ImageDraw.ImageDraw, x: int, y: int, tile: int, v: Verdict) -> None:
+    half = tile // 2
+    draw.rectangle([x, y, x + half - 1, y + BAR - 1], fill=GREEN if v.colour_ok else RED)
+    draw.rectangle([x + half, y, x + tile - 1, y + BAR - 1], fill=GREEN if v.shape_ok else RED)
+    y += BAR + 1
+    draw.rectangle([x, y, x + half - 1, y + BAR - 1], fill=GREY)
+    gauge = round((half - 1) * min(max(v.eye.purity, 0.0), 1.0))
+    if gauge > 0:
+        draw.rectangle([x, y, x + gauge - 1, y + BAR - 1], fill=GREEN if v.eye.purity >= PURITY_PASS else RED)
+    eye_shape_ok = v.eye.seen_shape == v.shape
+    draw.rectangle([x + half, y, x + tile - 1, y + BAR - 1], fill=GREEN if eye_shape_ok else RED)

@@ -1,0 +1,201 @@
+"""Starting a generation: Blender state becomes a checked request, an output spec and a running job.
+
+Everything the job needs is copied here, on the main thread, before it starts: the request
+(with image datablocks written to files in the job's own folder), validated with the engine's
+own rules (``synth_core.request``, torch-free), and the output spec. Then a runner is chosen
+and the ``session.RunSession`` that applies the job's events becomes the current run.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import bpy
+
+from . import bridge, engine_path, image_inputs, overlay, placement, properties, results, session
+
+rules = engine_path.import_engine("request")
+
+
+class RunRefused(RuntimeError):
+    """The run cannot start; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class RunnerChoice:
+    """Which runner to use and with what: plain values from the preferences."""
+
+    runner: str = "AUTO"  # 'AUTO', 'IN_PROCESS' or 'SUBPROCESS'
+    python: str = ""  # worker interpreter ('' = automatic)
+    managed_venv: str | None = None
+    device: str = "AUTO"
+    cache_dir: str = ""
+    online: bool = False  # bpy.app.online_access: without it the engine must not download weights
+    threads: int = 0  # torch CPU threads for the engine (0: torch's default, every core)
+
+
+def engine_threads(preference: int, cpus: int | None) -> int:
+    """Torch threads for a run: the preference, or for 0 every core but one.
+
+    The spare core keeps Blender's UI responsive while the engine computes; a small model on a
+    busy machine is often faster with fewer threads too.
+    """
+    if preference > 0:
+        return preference
+    return max(1, (cpus or 1) - 1)
+
+
+def plane_for(context: bpy.types.Context, settings) -> placement.Plane:
+    """The canvas plane for the chosen placement (camera fit or front plane at the cursor)."""
+    w, h = settings.canvas[0], settings.canvas[1]
+    scene = context.scene
+    if settings.placement == "CAMERA":
+        cam = scene.camera
+        if cam is None or cam.type != 'CAMERA':
+            raise RunRefused("'Fit Camera View' needs an active camera in the scene")
+        corners = [tuple(v) for v in cam.data.view_frame(scene=scene)]
+        return placement.camera_plane([list(r) for r in cam.matrix_world], corners, cam.data.type == 'ORTHO',
+                                      settings.camera_distance, w, h)
+    cursor = scene.cursor
+    return placement.front_plane(tuple(cursor.location), [list(r) for r in cursor.matrix.to_3x3()],
+                                 settings.plane_width, w, h)
+
+
+IMAGE_KEYS = {"STYLE": ("style_image", "style image"), "SKETCH": ("image", "source image")}
+
+
+def check_settings(settings) -> None:
+    """Refuse settings the chosen method cannot run with, before anything is made."""
+    method = settings.method
+    if method != "SKETCH" and not settings.prompt.strip():
+        hint = " (Text + Style Image draws the prompt in the style of the image)" if method == "STYLE" else ""
+        raise RunRefused(f"the prompt is empty: type what to draw{hint}")
+    if method == "SKETCH" and settings.canvas[0] != settings.canvas[1]:
+        raise RunRefused(f"Image to Sketch needs a square canvas, not {settings.canvas[0]}x{settings.canvas[1]}: "
+                         "give width and height the same size (the image is letterboxed into it)")
+
+
+def resolve_images(settings, folder: image_inputs.JobFolder) -> dict[str, image_inputs.ResolvedImage]:
+    """The method's image input as a file, keyed by its request key (datablocks written to ``folder``)."""
+    if settings.method not in IMAGE_KEYS:
+        return {}
+    key, what = IMAGE_KEYS[settings.method]
+    choice = settings.style_image if settings.method == "STYLE" else settings.source_image
+    try:
+        return {key: image_inputs.resolve(choice, what, folder)}
+    except image_inputs.ImageInputError as e:
+        raise RunRefused(str(e)) from None
+
+
+def recorded_request(request: dict, images: dict[str, image_inputs.ResolvedImage]) -> dict:
+    """The request as stored on the result: a temporary PNG is gone after the run, so a datablock
+    is named the way Python reaches it, and a file keeps its path."""
+    out = dict(request)
+    for key, image in images.items():
+        out[key] = f"bpy.data.images[{image.label!r}]" if image.source == "IMAGE" else image.path
+    return out
+
+
+def result_name(settings, request: dict, images: dict[str, image_inputs.ResolvedImage]) -> str:
+    if settings.method == "SKETCH":
+        return ("CLIPDraw sketch " + os.path.basename(images["image"].label))[:60]
+    return ("CLIPDraw " + request["prompt"].strip())[:60]
+
+
+def output_spec(context: bpy.types.Context, settings, request: dict, follow: bool,
+                images: dict[str, image_inputs.ResolvedImage] | None = None) -> results.OutputSpec:
+    """The builder's instructions, checked against the scene (replace target, camera)."""
+    images = images or {}
+    replace = None
+    if settings.target == "REPLACE":
+        obj = context.active_object
+        want = results.object_type_for(settings.output)
+        if obj is None:
+            raise RunRefused("'Replace Active' needs an active object: select one, or choose 'New Object'")
+        if obj.type != want:
+            raise RunRefused(f"the active object '{obj.name}' is a {obj.type}, not a {want} object: "
+                             "select one, switch the output type, or choose 'New Object'")
+        replace = obj.name
+    props = {k: v for k, v in recorded_request(request, images).items() if k not in rules.NOT_RECORDED}
+    for key, image in images.items():
+        props[key] = image.label
+        props[key + "_source"] = image.source
+    props["request"] = recorded_request(request, images)
+    plane = plane_for(context, settings)
+    return results.OutputSpec(
+        output=settings.output, plane=plane,
+        name=result_name(settings, request, images), keyframes=settings.animation == "KEYFRAMES",
+        start_frame=settings.start_frame, frames_per_snapshot=settings.frames_per_snapshot,
+        replace=replace, follow=follow, properties=props, overlay=overlay_spec(settings, plane, images),
+    )
+
+
+def overlay_spec(settings, plane: placement.Plane, images: dict[str, image_inputs.ResolvedImage]
+                 ) -> overlay.OverlaySpec | None:
+    """The source image under a sketch, if asked for."""
+    if settings.method != "SKETCH" or not settings.show_overlay or "image" not in images:
+        return None
+    image = images["image"]
+    return overlay.OverlaySpec(plane=plane, canvas=settings.canvas[0], label=image.label,
+                               image_name=image.image_name, image_path=image.path if image.source == "FILE" else "")
+
+
+def make_job(request: dict, choice: RunnerChoice) -> bridge.Job:
+    """The job for ``request`` on the chosen runner (AUTO: in-process when torch imports here).
+
+    Offline mode travels in the request (``offline``), never through Blender's environment; the
+    worker process also gets HF_HUB_OFFLINE, in its own environment, for libraries that read it.
+    """
+    runner = choice.runner
+    problem = engine_path.in_process_problem() if runner in ("AUTO", "IN_PROCESS") else "not asked for"
+    if runner == "IN_PROCESS" and problem:
+        raise RunRefused(f"the in-process runner cannot be used: {problem} (choose 'Worker Process')")
+    if runner == "IN_PROCESS" or (runner == "AUTO" and problem is None):
+        return bridge.InProcessJob(request, _lazy_run_job)
+    root = engine_path.engine_root()
+    if root is None:
+        raise RunRefused("the engine (synth_core) is not installed with the add-on: reinstall the extension")
+    python = engine_path.worker_python(choice.python, choice.managed_venv)
+    env = bridge.worker_environment(root)
+    if request.get("offline"):
+        env["HF_HUB_OFFLINE"] = "1"
+    return bridge.SubprocessJob(request, python, root, env=env)
+
+
+def _lazy_run_job(request: dict, should_stop: Callable[[], bool]):
+    """Imports the engine (and torch) on the job's thread, not on Blender's main thread."""
+    return engine_path.load_run_job()(request, should_stop)
+
+
+def start(context: bpy.types.Context, choice: RunnerChoice, follow: bool, log: session.Log | None = None,
+          live_preview: bool = True) -> session.RunSession:
+    """Validate the scene's settings and start a run; RunRefused says why it cannot."""
+    if session.current() is not None:
+        raise RunRefused("a drawing is already running: cancel it first")
+    settings = context.scene.clipdraw
+    check_settings(settings)
+    folder = image_inputs.JobFolder()
+    try:
+        images = resolve_images(settings, folder)
+        request = properties.request_from(settings, device=choice.device.lower(), cache_dir=choice.cache_dir,
+                                          live_preview=live_preview, images={k: v.path for k, v in images.items()},
+                                          threads=choice.threads, offline=not choice.online)
+        check_request(request)
+        spec = output_spec(context, settings, request, follow, images)
+        job = make_job(request, choice)
+    except BaseException:
+        folder.remove()
+        raise
+    if folder.path is not None:
+        job.own(folder.path)
+    return session.begin(session.RunSession(job, results.ResultWriter(context.scene, spec), request, log))
+
+
+def check_request(request: dict) -> None:
+    """The engine's own validation, here and now: a bad setting is refused before anything starts."""
+    try:
+        rules.parse_request(request)
+    except rules.BadRequest as e:
+        raise RunRefused(str(e)) from None

@@ -1,0 +1,281 @@
+"""The job request: its fields, limits, per-method defaults and the parser that enforces them.
+
+Standard library only, so that the Blender add-on validates a request with the engine's own rules
+before a job starts (and builds its sliders from the same limits) without importing torch.
+``parse_request`` turns a JSON-like dict into a frozen ``JobRequest``; unknown keys and
+out-of-range values are refused with one line that names the key (docs/wire-format.md).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from .errors import BadRequest
+from .wire import check_request_protocol
+
+DEFAULT_MODEL = "ViT-B-32:openai"  # what CLIPDraw used
+BUILTIN_MODEL = "builtin"  # the project's offline stand-in for CLIP (not CLIP)
+METHODS = ("clipdraw", "styleclipdraw", "clipasso", "pixels")
+
+MAX_STROKES = 10_000
+MAX_STEPS = 100_000
+MIN_CANVAS, MAX_CANVAS = 16, 4096
+MAX_SEEDS = 16
+MAX_AUGMENTATIONS = 64
+MAX_THREADS = 1024
+MAX_TEXT = 10_000  # characters of a prompt: far beyond any model's context, small enough to refuse floods
+
+
+@dataclass(frozen=True)
+class MethodDefaults:
+    """The reference system's settings for one method."""
+
+    strokes: int
+    steps: int
+    augmentations: int
+    seeds: int = 1
+    tidy: bool = False  # the tidy pass (synth_core.tidy) after the run: opt-in until measured (docs/methods.md)
+
+
+METHOD_DEFAULTS = {
+    "clipdraw": MethodDefaults(256, 1000, 4),
+    "styleclipdraw": MethodDefaults(256, 500, 10),
+    "clipasso": MethodDefaults(16, 2000, 4, seeds=3),
+    "pixels": MethodDefaults(256, 1000, 16),  # the pixel baseline has no strokes; its count is unused
+}
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    prompt: str | None
+    method: str = "clipdraw"
+    negative: tuple[str, ...] = ()
+    strokes: int = 256
+    steps: int = 1000
+    seed: int = 0
+    seeds: int = 1  # best of N (CLIPasso runs them as one batch)
+    image: str | None = None  # CLIPasso: the picture to sketch
+    style_image: str | None = None  # StyleCLIPDraw
+    style_strength: float = 50.0  # 0-100, StyleCLIPDraw's user parameter
+    style_weights: str = "imagenet"  # VGG-16 for the style loss: imagenet, a .pth file, or untrained
+    mask: bool = True  # CLIPasso: use the image's alpha channel as the object mask
+    canvas: tuple[int, int] = (224, 224)
+    model: str = DEFAULT_MODEL
+    device: str = "auto"
+    snapshot_every: int = 10
+    augmentations: int | None = None  # None: the method's reference number (4 strokes, 16 pixels)
+    cache_dir: str | None = None
+    threads: int = 0  # CPU threads for torch during this run; 0 keeps the host's setting
+    offline: bool = False  # never touch the network (Blender's "Allow Online Access" off)
+    tidy: bool | None = None  # remove strokes that do not help, then fine-tune; None: the method's default
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["negative"] = list(self.negative)
+        d["canvas"] = list(self.canvas)
+        return {k: v for k, v in d.items() if v is not None}
+
+    def meta(self) -> dict[str, Any]:
+        """Settings to store with every drawing so that it can be reproduced."""
+        skip = set(NOT_RECORDED)
+        if self.method != "styleclipdraw":
+            skip |= {"style_image", "style_strength", "style_weights"}
+        if self.method != "clipasso":
+            skip |= {"image", "mask"}
+        return {k: v for k, v in self.to_dict().items() if k not in skip}
+
+    @property
+    def augmentations_or_default(self) -> int:
+        return self.augmentations if self.augmentations is not None else METHOD_DEFAULTS[self.method].augmentations
+
+    @property
+    def tidy_or_default(self) -> bool:
+        return self.tidy if self.tidy is not None else METHOD_DEFAULTS[self.method].tidy
+
+
+# How a run was made, not what it made: not stored with results.
+NOT_RECORDED = ("device", "cache_dir", "snapshot_every", "threads", "offline")
+KEYS = frozenset(f.name for f in fields(JobRequest)) | {"protocol"}
+
+
+def parse_request(d: Any) -> JobRequest:
+    """Validate a request dict; raises BadRequest with a one-line message naming the problem."""
+    if not isinstance(d, dict):
+        raise BadRequest(f"a request must be a JSON object, got {type(d).__name__}")
+    unknown = sorted(str(k) for k in set(d) - KEYS)
+    if unknown:
+        raise BadRequest(f"unknown request key(s): {_short(', '.join(unknown))}; known: {', '.join(sorted(KEYS))}")
+    check_request_protocol(d.get("protocol"))
+    method = d.get("method", "clipdraw")
+    if method not in METHODS:
+        raise BadRequest(f"method must be one of {', '.join(METHODS)}, got {_short(repr(method))}")
+    defaults = METHOD_DEFAULTS[method]
+    cw, ch = _canvas(d.get("canvas", 224))
+    if method == "clipasso" and cw != ch:
+        raise BadRequest("CLIPasso sketches on a square canvas: give one size")
+    aug = d.get("augmentations")
+    return JobRequest(
+        prompt=_prompt(d, method),
+        method=method,
+        negative=_negatives(d.get("negative", [])),
+        strokes=_int(d, "strokes", defaults.strokes, 1, MAX_STROKES, f" (at most {MAX_STROKES} strokes)"),
+        steps=_int(d, "steps", defaults.steps, 1, MAX_STEPS),
+        seed=_int(d, "seed", 0, 0, 2**62),
+        seeds=_int(d, "seeds", defaults.seeds, 1, MAX_SEEDS),
+        image=_path(d, "image", "the image to sketch") if method == "clipasso" else None,
+        style_image=_path(d, "style_image", "the style image") if method == "styleclipdraw" else None,
+        style_strength=_number(d, "style_strength", 50.0, 0.0, 100.0),
+        style_weights=_string(d, "style_weights", "imagenet"),
+        mask=_bool(d, "mask", True),
+        canvas=(cw, ch),
+        model=_model(d),
+        device=_device(d),
+        snapshot_every=_int(d, "snapshot_every", 10, 0, MAX_STEPS),
+        augmentations=None if aug is None else _int(d, "augmentations", 4, 0, MAX_AUGMENTATIONS),
+        cache_dir=None if d.get("cache_dir") is None else _string(d, "cache_dir", ""),
+        threads=_int(d, "threads", 0, 0, MAX_THREADS),
+        offline=_bool(d, "offline", False),
+        tidy=None if d.get("tidy") is None else _bool(d, "tidy", False),
+    )
+
+
+def _short(text: str, limit: int = 80) -> str:
+    """Keep error lines readable when the offending value is huge."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _int(d: dict, key: str, default: int, lo: int, hi: int, hint: str = "") -> int:
+    v = d.get(key, default)
+    if isinstance(v, float) and math.isfinite(v) and v.is_integer():
+        v = int(v)
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise BadRequest(f"{key} must be an integer, got {_short(repr(v))}")
+    if not lo <= v <= hi:
+        raise BadRequest(f"{key} must be between {lo} and {hi}, got {_short(str(v)) if abs(v) < 10**80 else 'a huge number'}"
+                         f"{hint}")
+    return v
+
+
+def _number(d: dict, key: str, default: float, lo: float, hi: float) -> float:
+    v = d.get(key, default)
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= v <= hi:  # NaN fails the range
+        raise BadRequest(f"{key} must be a number from {lo:g} to {hi:g}, got {_short(repr(v))}")
+    return float(v)
+
+
+def _bool(d: dict, key: str, default: bool) -> bool:
+    v = d.get(key, default)
+    if not isinstance(v, bool):
+        raise BadRequest(f"{key} must be true or false, got {_short(repr(v))}")
+    return v
+
+
+def _string(d: dict, key: str, default: str) -> str:
+    """A non-empty string setting; a key given as "" is refused (it must not silently mean the default)."""
+    v = d.get(key, default)
+    if not isinstance(v, str):
+        raise BadRequest(f"{key} must be a string, got {_short(repr(v))}")
+    if not v.strip():
+        raise BadRequest(f"{key} is empty: leave it out for the default ({default})" if default
+                         else f"{key} is empty")
+    if "\x00" in v or len(v) > MAX_TEXT:
+        raise BadRequest(f"{key} is not a usable value: {_short(repr(v))}")
+    return v.strip()
+
+
+CHECKPOINT_SUFFIXES = (".pt", ".bin", ".safetensors", ".pth")
+DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d{1,3})?")
+
+
+def model_problem(spec: str) -> str | None:
+    """What is wrong with a model spec, seen without loading anything: NAME:TAG, a file, or builtin.
+
+    Whether the architecture and tag exist is open_clip's to say (when the model loads)."""
+    if spec.lower() == BUILTIN_MODEL or os.path.isfile(spec):
+        return None
+    if os.path.exists(spec):
+        return f"model {spec[:80]!r} is not a file"
+    if ":" not in spec:
+        return (f"model {spec[:80]!r} is not a file, not {BUILTIN_MODEL} and has no pretrained tag: use NAME:TAG "
+                f"such as {DEFAULT_MODEL}, NAME:path/to/checkpoint, or {BUILTIN_MODEL}")
+    name, tag = (part.strip() for part in spec.split(":", 1))
+    if not name or not tag:
+        return f"model {spec[:80]!r} needs both parts of NAME:TAG, e.g. {DEFAULT_MODEL}"
+    if (os.sep in tag or tag.lower().endswith(CHECKPOINT_SUFFIXES)) and not os.path.isfile(tag):
+        return f"model {spec[:80]!r}: the checkpoint {tag[:80]!r} is not a file"
+    return None
+
+
+def _model(d: dict) -> str:
+    spec = _string(d, "model", DEFAULT_MODEL)
+    problem = model_problem(spec)
+    if problem:
+        raise BadRequest(problem)
+    return spec
+
+
+def _device(d: dict) -> str:
+    device = _string(d, "device", "auto").lower()
+    if not DEVICE.fullmatch(device):
+        raise BadRequest(f"unknown device {_short(repr(device))}: use auto, cpu, cuda (or cuda:N) or mps")
+    return device
+
+
+def _text(value: Any, what: str) -> str:
+    if not isinstance(value, str):
+        raise BadRequest(f"{what} must be a string, got {type(value).__name__}")
+    if not value.strip():
+        raise BadRequest(f"{what} is empty: say what to draw")
+    if len(value) > MAX_TEXT:
+        raise BadRequest(f"{what} is {len(value)} characters long: at most {MAX_TEXT}")
+    if "\x00" in value or not _unicode(value):
+        raise BadRequest(f"{what} is not valid text: it holds a NUL or undecodable bytes (not UTF-8?)")
+    return " ".join(value.split())
+
+
+def _unicode(value: str) -> bool:
+    """No lone surrogates (undecodable bytes smuggled in by a surrogateescape decoder or a JSON escape):
+    they would end up in drawing files that strict JSON readers refuse."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _prompt(d: dict, method: str) -> str | None:
+    if method == "clipasso":  # optional (and unused: the run warns)
+        return _text(d["prompt"], "prompt") if d.get("prompt") not in (None, "") else None
+    if "prompt" not in d:
+        hint = " (StyleCLIPDraw draws a prompt in the style of the image)" if method == "styleclipdraw" else ""
+        raise BadRequest(f"prompt is missing: say what to draw{hint}")
+    return _text(d["prompt"], "prompt")
+
+
+def _negatives(neg: Any) -> tuple[str, ...]:
+    if isinstance(neg, str):
+        neg = [neg]
+    if not isinstance(neg, list):
+        raise BadRequest("negative must be a list of strings")
+    return tuple(_text(n, f"negative prompt {i + 1}") for i, n in enumerate(neg))
+
+
+def _path(d: dict, key: str, what: str) -> str:
+    v = d.get(key)
+    if not isinstance(v, str) or not v.strip():
+        raise BadRequest(f"{what} is missing: give the path of {key.replace('_', ' ')} file")
+    if "\x00" in v:
+        raise BadRequest(f"{what} is not a usable path: {_short(repr(v))}")
+    return v
+
+
+def _canvas(canvas: Any) -> tuple[int, int]:
+    if isinstance(canvas, (int, float)) and not isinstance(canvas, bool):
+        canvas = [canvas, canvas]
+    if not (isinstance(canvas, (list, tuple)) and len(canvas) == 2):
+        raise BadRequest(f"canvas must be a size in pixels or [width, height], got {_short(repr(canvas))}")
+    return tuple(_int({"canvas": c}, "canvas", 224, MIN_CANVAS, MAX_CANVAS) for c in canvas)  # type: ignore[return-value]
