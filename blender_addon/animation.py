@@ -6,6 +6,7 @@
 - 5.0: ``Action.fcurves`` is gone; only the slot's channelbag has them.
 ``fcurves_for`` hides that; ``write_fcurve`` fills one F-curve with ``foreach_set`` (creating
 F-curves and filling them as arrays is ~20x faster than ``keyframe_insert`` per point).
+``show_frames`` fits the timeline to a finished drawing.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ from collections.abc import Sequence
 import bpy
 import numpy as np
 
-from .placement import MappedStrokes, knot_handles
+from .bezier import knot_handles
+from .placement import MappedStrokes
 
 INTERPOLATION = {"CONSTANT": 0, "LINEAR": 1, "BEZIER": 2}  # Keyframe.interpolation enum values
+FACTORY_RANGE = (1, 250)  # a new scene's frame range
 
 
 def has_slots() -> bool:
@@ -71,11 +74,6 @@ def write_fcurve(fcurves, data_path: str, index: int, frames: np.ndarray, values
     fc.update()
 
 
-def snapshot_frames(start: int, frames_per_snapshot: int, count: int) -> np.ndarray:
-    """Scene frame of each snapshot: ``start``, ``start + step``, ..."""
-    return start + frames_per_snapshot * np.arange(count)
-
-
 def keyframe_curve(cu: bpy.types.Curve, frames: Sequence[int], snapshots: Sequence[MappedStrokes],
                    interpolation: str = "LINEAR") -> int:
     """Animate a curve's knots, handles (x, y) and radii through ``snapshots`` at ``frames``.
@@ -102,3 +100,21 @@ def keyframe_curve(cu: bpy.types.Curve, frames: Sequence[int], snapshots: Sequen
                     written += 1
             knot += 1
     return written
+
+
+def show_frames(scene: bpy.types.Scene, first: int, last: int) -> None:
+    """Make the timeline show a drawing's frames without taking the user's frame range away.
+
+    A scene still on the factory range (1-250) has no range of its own yet: it becomes the
+    drawing's frames, so playback and Render Animation show the drawing forming. Otherwise the
+    scene's range stays (growing only to fit the drawing, so rendering it never cuts it off) and
+    the preview range is set to the drawing's frames instead: playback loops over the drawing,
+    and Alt+P in the timeline gives the user's range back.
+    """
+    first, last = int(first), max(int(first), int(last))
+    if (scene.frame_start, scene.frame_end) == FACTORY_RANGE:
+        scene.frame_start, scene.frame_end = first, last  # frame_start first: it may push frame_end up
+        return
+    scene.frame_end = max(scene.frame_end, last)
+    scene.use_preview_range = True
+    scene.frame_preview_start, scene.frame_preview_end = first, last

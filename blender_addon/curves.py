@@ -1,8 +1,9 @@
 """Drawing -> Curve object: one Bezier spline per stroke with the engine's exact control points.
 
-Knots and handles come straight from the cubic control points (``placement.knot_handles``), the
+Knots and handles come straight from the cubic control points (``bezier.knot_handles``), the
 tube radius is the stroke's half width in world units (``bevel_depth`` 1, per-point ``radius``),
 and colour and alpha come from one reused material per colour (``materials.curve_material``).
+``CurvesOutput`` is how a run writes curves: splines rewritten live, every snapshot keyed at the end.
 """
 
 from __future__ import annotations
@@ -10,8 +11,9 @@ from __future__ import annotations
 import bpy
 import numpy as np
 
-from . import materials
-from .placement import MappedStrokes, knot_handles
+from . import animation, materials
+from .bezier import knot_handles
+from .placement import MappedStrokes
 
 BEVEL_RESOLUTION = 2
 RESOLUTION_U = 12
@@ -65,17 +67,56 @@ def assign_materials(cu: bpy.types.Curve, strokes: MappedStrokes, preview: bool 
     """One material slot per distinct colour; each spline points at its colour's slot.
 
     ``preview`` uses the coarse live-preview palette. Returns the names of the materials this
-    call had to create, so that a run can remove the
-    intermediate colours that nothing uses once it is over (pre-existing ones are never touched).
+    call had to create, so that a run can remove the intermediate colours that nothing uses once
+    it is over (pre-existing ones are never touched).
     """
     keys = materials.colour_keys(strokes.display_srgba, preview)
-    slots: dict[str, int] = {}
-    for key in keys:
-        slots.setdefault(key, len(slots))
-    created = {materials.CURVE_MATERIAL_PREFIX + k for k in slots} - set(bpy.data.materials.keys())
-    cu.materials.clear()
-    for key in slots:
-        cu.materials.append(materials.curve_material(key))
-    for sp, key in zip(cu.splines, keys, strict=True):
-        sp.material_index = slots[key]
+    slots, created = materials.assign_slots(cu, keys, materials.curve_material, materials.CURVE_MATERIAL_PREFIX)
+    cu.splines.foreach_set("material_index", slots.astype(np.int32))
     return created
+
+
+class CurvesOutput:
+    """A run's drawings as one curve object: the splines show the newest drawing while the run
+    goes on; at the end they get exact colours and are keyed through every snapshot."""
+
+    def __init__(self) -> None:
+        self._snapshots: list[MappedStrokes] = []
+        self._created: set[str] = set()  # materials this run made (intermediate ones are removed)
+        self._preview = False  # the splines show the coarse preview palette right now
+
+    @staticmethod
+    def object_type() -> str:
+        return 'CURVE'
+
+    @staticmethod
+    def datablocks() -> bpy.types.bpy_prop_collection:
+        return bpy.data.curves
+
+    def new_data(self, name: str, strokes: MappedStrokes) -> bpy.types.Curve:
+        return new_data(name, strokes)
+
+    def write(self, obj: bpy.types.Object, index: int, frame: int, strokes: MappedStrokes, final: bool) -> int:
+        """Show ``strokes`` as snapshot ``index``; returns the index kept: 0 when a drawing of
+        another shape (never for the engine's methods) made the curve start over."""
+        if same_topology(obj.data, strokes):
+            write_points(obj.data, strokes)
+        else:
+            old = obj.data
+            obj.data = new_data(old.name, strokes)
+            if old.users == 0:
+                bpy.data.curves.remove(old)
+            self._snapshots, index = [], 0
+        self._created |= assign_materials(obj.data, strokes, preview=not final)
+        self._preview = not final
+        self._snapshots[index:] = [strokes]
+        return index
+
+    def close(self, obj: bpy.types.Object | None, frames: list[int]) -> None:
+        """Exact colours, keyframes at ``frames`` (one per snapshot) and no leftover materials."""
+        if obj is not None and self._snapshots:
+            if self._preview:
+                self._created |= assign_materials(obj.data, self._snapshots[-1])
+            if len(self._snapshots) > 1:
+                animation.keyframe_curve(obj.data, frames, self._snapshots)
+        materials.remove_unused(self._created)

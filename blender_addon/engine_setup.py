@@ -19,18 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .bridge import Job, error_event, worker_environment
-from .engine_path import venv_python
-
-# What the worker needs, besides synth_core itself (carried by the extension). Keep in step with
-# pyproject.toml; scripts/build_extension.py writes the same list to engine/requirements.txt.
-ENGINE_REQUIREMENTS = (
-    "torch==2.14.1",
-    "torchvision==0.29.1",
-    "open_clip_torch>=3.3,<4",
-    "numpy>=1.26,<2",
-    "pillow>=10",
-    "tqdm>=4.66",
-)
+from .engine_path import import_engine, venv_python
 
 _PROBE = r"""
 import json, sys
@@ -124,25 +113,30 @@ def check_setup(python: str, engine_root: str | os.PathLike | None, cache_dir: s
 
 
 def requirements_for(engine_root: str | os.PathLike | None) -> list[str]:
-    """The bundled engine's requirements.txt (written by build_extension.py), else the built-in list."""
+    """What "Set Up the Engine" installs: the bundled engine's requirements.txt (written by
+    build_extension.py), else the engine's own list (``synth_core.requirements``)."""
     path = Path(engine_root) / "requirements.txt" if engine_root else None
     if path is not None and path.is_file():
         lines = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines()]
         found = [ln for ln in lines if ln and not ln.startswith("#")]
         if found:
             return found
-    return list(ENGINE_REQUIREMENTS)
+    return list(import_engine("requirements").REQUIREMENTS)
 
 
 def setup_steps(base_python: str, venv_dir: str | os.PathLike,
-                requirements: Sequence[str] = ENGINE_REQUIREMENTS) -> list[tuple[str, list[str]]]:
-    """(label, argv) of each command that builds the engine's virtual environment."""
+                requirements: Sequence[str] | None = None) -> list[tuple[str, list[str]]]:
+    """(label, argv) of each command that builds the engine's virtual environment.
+
+    ``requirements`` defaults to the engine's own list.
+    """
+    needs = list(requirements) if requirements is not None else requirements_for(None)
     py = str(venv_python(venv_dir))
     return [
         ("Creating the virtual environment", [base_python, "-m", "venv", str(venv_dir)]),
         ("Updating pip", [py, "-m", "pip", "install", "--upgrade", "--disable-pip-version-check", "pip"]),
         ("Installing torch, open_clip and the engine's other packages (several GB, takes minutes)",
-         [py, "-m", "pip", "install", "--disable-pip-version-check", "--progress-bar", "off", *requirements]),
+         [py, "-m", "pip", "install", "--disable-pip-version-check", "--progress-bar", "off", *needs]),
     ]
 
 

@@ -3,8 +3,13 @@
 Blender 4.3+ has Grease Pencil v3 (``GREASEPENCIL`` objects; strokes are curves written as whole
 attribute arrays, Bezier with handles, so the engine's control points land exactly). Blender 4.2
 has v2 (``GPENCIL`` objects; strokes are point lists, so each cubic path is sampled into a
-polyline). Everything version-specific lives here; callers use ``new_data``, ``object_type``
-and ``write_frame``.
+polyline). Everything version-specific lives here; callers use ``new_data``, ``object_type``,
+``write_frame`` and ``set_frame_materials``.
+
+Colour and alpha come from the stroke's material, one reused material per colour
+(``materials.gp_material``), so that editing a material restyles its strokes; points keep full
+opacity and no vertex colour. ``GreasePencilOutput`` is how a run writes Grease Pencil: one
+keyed frame per snapshot, live colours from the preview palette, exact colours at the end.
 """
 
 from __future__ import annotations
@@ -12,7 +17,9 @@ from __future__ import annotations
 import bpy
 import numpy as np
 
-from .placement import MappedStrokes, knot_handles, sample_polylines
+from . import materials
+from .bezier import knot_handles, sample_polylines
+from .placement import MappedStrokes
 
 LAYER_NAME = "Drawing"
 V2_SAMPLES_PER_SEGMENT = 8
@@ -41,13 +48,12 @@ def datablocks() -> bpy.types.bpy_prop_collection:
     return bpy.data.grease_pencils
 
 
-def new_data(name: str, material: bpy.types.Material) -> bpy.types.ID:
-    """A Grease Pencil datablock with one unlit layer, 2D stroke order and ``material``."""
+def new_data(name: str) -> bpy.types.ID:
+    """A Grease Pencil datablock with one unlit layer and 2D stroke order (no materials yet)."""
     gp = datablocks().new(name)
     gp.stroke_depth_order = '2D'  # strokes layer in drawing order, as on the engine's canvas
     layer = gp.layers.new(LAYER_NAME, set_active=True) if not is_v3() else gp.layers.new(LAYER_NAME)
     layer.use_lights = False  # lights would darken the drawing's colours
-    gp.materials.append(material)
     return gp
 
 
@@ -61,21 +67,31 @@ def frame_numbers(gp: bpy.types.ID) -> list[int]:
     return sorted(int(f.frame_number) for f in layer_of(gp).frames)
 
 
-def write_frame(gp: bpy.types.ID, frame_number: int, strokes: MappedStrokes) -> None:
-    """Put ``strokes`` on the drawing layer at ``frame_number``, replacing what was there."""
+def write_frame(gp: bpy.types.ID, frame_number: int, strokes: MappedStrokes, slots: np.ndarray) -> None:
+    """Put ``strokes`` on the drawing layer at ``frame_number``, replacing what was there; stroke
+    i uses material slot ``slots[i]``."""
     layer = layer_of(gp)
     _remove_frame(layer, frame_number)
     if is_v3():
-        _write_v3(layer.frames.new(frame_number).drawing, strokes)
+        _write_v3(layer.frames.new(frame_number).drawing, strokes, slots)
     else:
-        _write_v2(layer.frames.new(frame_number), strokes)
+        _write_v2(layer.frames.new(frame_number), strokes, slots)
 
 
-def remove_frames_after(gp: bpy.types.ID, frame_number: int) -> None:
-    """Drop keyed frames later than ``frame_number`` (left over from a longer earlier run)."""
-    layer = layer_of(gp)
-    for n in [f for f in frame_numbers(gp) if f > frame_number]:
-        _remove_frame(layer, n)
+def set_frame_materials(gp: bpy.types.ID, frame_number: int, slots: np.ndarray) -> None:
+    """Point the strokes of the keyed frame ``frame_number`` at material slots ``slots``."""
+    frame = next(f for f in layer_of(gp).frames if f.frame_number == frame_number)
+    if is_v3():
+        _set(frame.drawing.attributes, "material_index", 'INT', 'CURVE', "value", slots)
+        return
+    for stroke, slot in zip(frame.strokes, slots, strict=True):
+        stroke.material_index = int(slot)
+
+
+def stroke_count(gp: bpy.types.ID, frame_number: int) -> int:
+    """How many strokes the keyed frame ``frame_number`` has."""
+    frame = next(f for f in layer_of(gp).frames if f.frame_number == frame_number)
+    return len(frame.drawing.strokes if is_v3() else frame.strokes)
 
 
 def _remove_frame(layer, frame_number: int) -> None:
@@ -94,7 +110,7 @@ def _set(attrs, name: str, kind: str, domain: str, prop: str, values: np.ndarray
     attr.data.foreach_set(prop, np.ascontiguousarray(values, dtype=np.float32 if kind != 'INT' else np.int32).ravel())
 
 
-def _write_v3(drawing, strokes: MappedStrokes) -> None:
+def _write_v3(drawing, strokes: MappedStrokes, slots: np.ndarray) -> None:
     """Whole-array writes: one Bezier curve per stroke, S+1 knots with the engine's handles."""
     n = len(strokes)
     if n == 0:
@@ -104,15 +120,13 @@ def _write_v3(drawing, strokes: MappedStrokes) -> None:
     drawing.set_types(type='BEZIER', indices=list(range(n)))
     knots, left, right = knot_handles(strokes.points, strokes.segments)
     per_point = np.repeat(np.arange(n), knots_per)
-    colour = np.concatenate([strokes.colour, np.ones((n, 1))], axis=1)  # alpha 1 = use vertex colour fully
     attrs = drawing.attributes
     _set(attrs, "position", 'FLOAT_VECTOR', 'POINT', "vector", knots)
     _set(attrs, "handle_left", 'FLOAT_VECTOR', 'POINT', "vector", left)
     _set(attrs, "handle_right", 'FLOAT_VECTOR', 'POINT', "vector", right)
     _set(attrs, "radius", 'FLOAT', 'POINT', "value", strokes.radius[per_point])
-    _set(attrs, "opacity", 'FLOAT', 'POINT', "value", strokes.alpha[per_point])
-    _set(attrs, "vertex_color", 'FLOAT_COLOR', 'POINT', "color", colour[per_point])
-    _set(attrs, "material_index", 'INT', 'CURVE', "value", np.zeros(n))
+    _set(attrs, "opacity", 'FLOAT', 'POINT', "value", np.ones(len(per_point)))  # alpha is the material's
+    _set(attrs, "material_index", 'INT', 'CURVE', "value", slots)
     drawing.tag_positions_changed()
 
 
@@ -123,8 +137,8 @@ def v2_width_and_pressure(radius: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return line_width, thickness / line_width
 
 
-def _write_v2(frame, strokes: MappedStrokes) -> None:
-    """Sampled polylines: 3D-space strokes with pressure (width), strength (alpha), vertex colour."""
+def _write_v2(frame, strokes: MappedStrokes, slots: np.ndarray) -> None:
+    """Sampled polylines: 3D-space strokes with pressure (width) and full strength."""
     pts, counts = sample_polylines(strokes.points, strokes.segments, V2_SAMPLES_PER_SEGMENT)
     line_width, pressure = v2_width_and_pressure(strokes.radius)
     starts = np.concatenate([[0], np.cumsum(counts)])
@@ -133,10 +147,61 @@ def _write_v2(frame, strokes: MappedStrokes) -> None:
         st = frame.strokes.new()
         st.display_mode = '3DSPACE'
         st.line_width = int(line_width[i])
-        st.material_index = 0
+        st.material_index = int(slots[i])
         st.points.add(c)
         p = st.points
         p.foreach_set("co", pts[starts[i] : starts[i + 1]].astype(np.float32).ravel())
         p.foreach_set("pressure", np.full(c, pressure[i], np.float32))
-        p.foreach_set("strength", np.full(c, strokes.alpha[i], np.float32))
-        p.foreach_set("vertex_color", np.tile(np.append(strokes.colour[i], 1.0), c).astype(np.float32))
+        p.foreach_set("strength", np.ones(c, np.float32))  # alpha is the material's
+
+
+class GreasePencilOutput:
+    """A run's drawings as one Grease Pencil object: one keyed frame per snapshot.
+
+    Frames written while the run goes on use the coarse preview palette (colours change at every
+    snapshot; exact ones would pile up materials). At the end every frame's strokes point at the
+    exact material of their stroke's final colour, as curves do, so a material edit restyles a
+    stroke on every frame, and the preview materials nothing uses are removed.
+    """
+
+    def __init__(self) -> None:
+        self._keys: dict[int, list[str]] = {}  # frame -> colour key of each stroke written there
+        self._last: MappedStrokes | None = None
+        self._created: set[str] = set()
+
+    @staticmethod
+    def object_type() -> str:
+        return object_type()
+
+    @staticmethod
+    def datablocks() -> bpy.types.bpy_prop_collection:
+        return datablocks()
+
+    def new_data(self, name: str, strokes: MappedStrokes) -> bpy.types.ID:
+        return new_data(name)
+
+    def write(self, obj: bpy.types.Object, index: int, frame: int, strokes: MappedStrokes, final: bool) -> int:
+        """Key ``strokes`` at ``frame`` (replacing a frame already there); returns ``index``."""
+        keys = materials.colour_keys(strokes.display_srgba, preview=not final)
+        slots, created = materials.assign_slots(obj.data, keys, materials.gp_material,
+                                                 materials.GP_MATERIAL_PREFIX, keep=True)
+        write_frame(obj.data, frame, strokes, slots)
+        self._created |= created
+        self._keys[frame] = keys
+        self._last = strokes
+        return index
+
+    def close(self, obj: bpy.types.Object | None, frames: list[int]) -> None:
+        """Exact final colours on every frame; the run's materials nothing uses are removed."""
+        if obj is not None and self._last is not None:
+            final = materials.colour_keys(self._last.display_srgba)
+            kept = [f for f in frames if f in self._keys]
+            keys = {f: final if len(self._keys[f]) == len(final) else self._keys[f] for f in kept}
+            slots, created = materials.assign_slots(obj.data, [k for f in kept for k in keys[f]],
+                                                    materials.gp_material, materials.GP_MATERIAL_PREFIX)
+            self._created |= created
+            at = 0
+            for f in kept:
+                set_frame_materials(obj.data, f, slots[at : at + len(keys[f])])
+                at += len(keys[f])
+        materials.remove_unused(self._created)

@@ -25,7 +25,7 @@ import bpy
 import numpy as np
 
 from . import image_files
-from .placement import linear_to_srgb
+from .colour import linear_to_srgb
 
 MIN_SIDE = 8  # the engine's limits (synth_core.images); the engine checks files again
 MAX_PIXELS = 100_000_000

@@ -8,7 +8,8 @@ the camera's included. It is drawn behind everything (depth 'Back') at half opac
 strokes stay readable, and empties do not render.
 
 One overlay per image and place: runs on the same image at the same plane share it (found by a
-key stored on the empty), so sketching again does not pile up copies in the collection.
+key stored on the empty), so sketching again does not pile up copies in the collection. A source
+file the overlay loads is packed into the .blend, so the overlay survives moving the .blend.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import bpy
 import numpy as np
 from mathutils import Matrix
 
-from . import image_files
+from .engine_path import import_engine
 from .placement import Plane, overlay_placement
 
 KEY_PROP = "clipdraw_overlay_key"
@@ -50,7 +51,7 @@ def ensure_overlay(scene: bpy.types.Scene, spec: OverlaySpec, collection: bpy.ty
     if image is None:
         return None, problem
     w, h = image.size[:]
-    orientation = image_files.exif_orientation(spec.image_path) if spec.image_path else 1
+    orientation = import_engine("exif").read_orientation(spec.image_path) if spec.image_path else 1
     place = overlay_placement(spec.plane, spec.canvas, w, h, tuple(image.display_aspect), orientation)
     key = overlay_key(spec, image, place.matrix)
     obj = next((o for o in collection.objects if o.get(KEY_PROP) == key and o.type == 'EMPTY'), None)
@@ -78,7 +79,20 @@ def _image_for(spec: OverlaySpec) -> tuple[bpy.types.Image | None, str]:
         if image.name not in before:
             bpy.data.images.remove(image)
         return None, f"Blender cannot read {os.path.basename(spec.image_path)!r} (the engine can)"
+    if image.name not in before:
+        _pack(image)
     return image, ""
+
+
+def _pack(image: bpy.types.Image) -> None:
+    """Keep a loaded source file's bytes in the .blend: saving stores its path relative to the
+    .blend, so moving the .blend (or deleting the photo) would otherwise blank the overlay.
+
+    Only images the overlay loaded itself: a datablock the user made keeps their choice. Movies
+    (an animated GIF opens as one) cannot be packed and stay linked to their file.
+    """
+    if image.source == 'FILE' and image.packed_file is None:
+        image.pack()
 
 
 def overlay_key(spec: OverlaySpec, image: bpy.types.Image, matrix: np.ndarray) -> str:

@@ -5,7 +5,7 @@ rectangle, the ``Plane``: the result object's transform is the plane's matrix (l
 right, local Y = canvas up, local Z = the plane's normal), and every point is written in local
 coordinates on the object's XY plane. One scale factor (world units per pixel) maps both
 positions and widths, so Grease Pencil and curves come out the same size and the aspect ratio
-of the canvas is always kept.
+of the canvas is always kept. Colours are ``colour.py``'s business, Bezier shapes ``bezier.py``'s.
 """
 
 from __future__ import annotations
@@ -15,22 +15,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .colour import canvas_matched_colours, linear_to_srgb
+from .engine_path import import_engine
+
 __all__ = [
     "Plane",
     "MappedStrokes",
     "front_plane",
     "camera_plane",
     "map_strokes",
-    "knot_handles",
-    "sample_polylines",
-    "srgb_to_linear",
-    "linear_to_srgb",
-    "canvas_matched_colours",
-    "fit_square_rect",
     "empty_image_aspect",
     "OverlayPlacement",
     "overlay_placement",
-    "orientation_matrix",
 ]
 
 
@@ -158,43 +154,6 @@ class MappedStrokes:
         return np.concatenate([linear_to_srgb(self.colour), self.alpha[:, None]], axis=1)
 
 
-def srgb_to_linear(c: np.ndarray) -> np.ndarray:
-    """sRGB-encoded values in [0, 1] to linear (the engine draws in sRGB, Blender mixes linear)."""
-    c = np.clip(np.asarray(c, dtype=np.float64), 0.0, 1.0)
-    return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
-
-
-def linear_to_srgb(c: np.ndarray) -> np.ndarray:
-    c = np.clip(np.asarray(c, dtype=np.float64), 0.0, 1.0)
-    return np.where(c <= 0.0031308, c * 12.92, 1.055 * c ** (1 / 2.4) - 0.055)
-
-
-def canvas_matched_colours(srgba: np.ndarray, background: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
-    """Linear colours and opacities that make each stroke look in Blender as on the engine's canvas.
-
-    The engine composites straight sRGB values (``a*c + (1-a)*bg``); Blender composites in linear
-    light, which would show a half-transparent black stroke on white at 74% grey instead of 50%.
-    For each stroke this returns the linear colour x and the smallest opacity a' >= a (x within
-    [0, 1]) such that Blender's ``a'*x + (1-a')*lin(bg)`` equals ``lin(a*c + (1-a)*bg)`` exactly over
-    the canvas background. Opaque strokes keep their colour; overlaps are close, not exact.
-    Returns ((N, 3) linear colours, (N,) opacities).
-    """
-    rgba = np.clip(np.asarray(srgba, dtype=np.float64).reshape(-1, 4), 0.0, 1.0)
-    c, a = rgba[:, :3], rgba[:, 3:4]
-    bg = np.clip(np.asarray(background, dtype=np.float64)[:3], 0.0, 1.0)
-    target = srgb_to_linear(a * c + (1 - a) * bg)
-    bg_lin = srgb_to_linear(bg)
-    lower = a.copy()
-    with np.errstate(divide="ignore", invalid="ignore"):
-        keep_dark = np.where(bg_lin > 0, 1 - target / bg_lin, -np.inf)  # x >= 0
-        keep_light = np.where(bg_lin < 1, (target - bg_lin) / (1 - bg_lin), -np.inf)  # x <= 1
-    lower = np.maximum(lower, np.maximum(keep_dark, keep_light).max(axis=1, keepdims=True))
-    opacity = np.clip(lower, 0.0, 1.0)
-    safe = np.where(opacity > 0, opacity, 1.0)
-    x = np.where(opacity > 0, (target - (1 - opacity) * bg_lin) / safe, srgb_to_linear(c))
-    return np.clip(x, 0.0, 1.0), opacity[:, 0]
-
-
 def map_strokes(drawing, plane: Plane) -> MappedStrokes:
     """Map a ``synth_core.drawing.Drawing`` (duck-typed: packed arrays) onto ``plane``."""
     s = plane.scale(drawing.width)
@@ -211,71 +170,7 @@ def map_strokes(drawing, plane: Plane) -> MappedStrokes:
     )
 
 
-def knot_handles(points: np.ndarray, segments: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Split packed cubic control points into Bezier knots and their left/right handles.
-
-    Stroke i's control points c0..c(3S) give knots c0, c3, ..., c(3S); knot k's left handle is
-    c(3k-1) and its right handle c(3k+1). The open ends get a handle on the knot itself (no
-    influence), so the curve between knots is exactly the engine's cubic.
-    Returns three (K, D) arrays, K = sum(S+1).
-    """
-    pts = np.asarray(points)
-    seg = np.asarray(segments, dtype=np.int64)
-    offsets = np.concatenate([[0], np.cumsum(3 * seg + 1)])
-    knots_per = seg + 1
-    stroke_of = np.repeat(np.arange(len(seg)), knots_per)
-    first_knot = np.concatenate([[0], np.cumsum(knots_per)])[:-1]
-    k = np.arange(int(knots_per.sum())) - np.repeat(first_knot, knots_per)  # knot number in its stroke
-    idx = offsets[stroke_of] + 3 * k
-    left = np.where(k == 0, idx, idx - 1)
-    right = np.where(k == seg[stroke_of], idx, idx + 1)
-    return pts[idx], pts[left], pts[right]
-
-
-def sample_polylines(points: np.ndarray, segments: np.ndarray, samples: int) -> tuple[np.ndarray, np.ndarray]:
-    """Sample every stroke's cubic path at ``samples`` points per segment (ends shared).
-
-    For outputs without Bezier strokes (Grease Pencil v2). Vectorised per segment count, so a
-    256-stroke drawing costs a few numpy calls, not a Python loop over points.
-    Returns (Q, D) points and (N,) point counts, stroke order kept.
-    """
-    if samples < 2:
-        raise ValueError("samples per segment must be at least 2")
-    pts = np.asarray(points, dtype=np.float64)
-    seg = np.asarray(segments, dtype=np.int64)
-    offsets = np.concatenate([[0], np.cumsum(3 * seg + 1)])
-    t = np.linspace(0.0, 1.0, samples)
-    basis = np.stack([(1 - t) ** 3, 3 * (1 - t) ** 2 * t, 3 * (1 - t) * t**2, t**3], axis=1)  # (T, 4)
-    counts = seg * (samples - 1) + 1
-    out_offsets = np.concatenate([[0], np.cumsum(counts)])
-    out = np.empty((int(counts.sum()), pts.shape[1]))
-    for s in np.unique(seg):
-        which = np.nonzero(seg == s)[0]
-        ctrl = pts[offsets[which][:, None] + np.arange(3 * s + 1)]  # (n, 3s+1, D)
-        segs = np.stack([ctrl[:, 3 * k : 3 * k + 4] for k in range(s)], axis=1)  # (n, s, 4, D)
-        curve = np.einsum("tj,nsjd->nstd", basis, segs)  # (n, s, T, D)
-        body = curve[:, :, :-1].reshape(len(which), -1, pts.shape[1])  # drop shared segment ends
-        full = np.concatenate([body, curve[:, -1, -1:]], axis=1)
-        rows = out_offsets[which][:, None] + np.arange(full.shape[1])
-        out[rows] = full
-    return out, counts
-
-
 # -- the source image under a sketch ---------------------------------------------------------
-def fit_square_rect(width: int, height: int, size: int) -> tuple[int, int, int, int]:
-    """Where the engine puts a ``width`` x ``height`` image on its square ``size`` canvas.
-
-    Mirrors ``synth_core.images.fit_square`` (pad 0), which CLIPasso uses for its target: the
-    image is scaled to fit (aspect kept), rounded to whole pixels and centred with integer
-    division, white around it. Returns (x0, y0, w, h) in canvas pixels, y down.
-    """
-    if width < 1 or height < 1 or size < 1:
-        raise ValueError(f"image and canvas sizes must be positive, got {width}x{height} on {size}")
-    s = size / max(width, height)
-    nw, nh = max(1, round(width * s)), max(1, round(height * s))
-    return (size - nw) // 2, (size - nh) // 2, nw, nh
-
-
 def empty_image_aspect(width: int, height: int, aspect_x: float = 1.0, aspect_y: float = 1.0) -> tuple[float, float]:
     """The fraction of ``empty_display_size`` an image empty spans along its local X and Y.
 
@@ -291,19 +186,6 @@ def empty_image_aspect(width: int, height: int, aspect_x: float = 1.0, aspect_y:
     return (1.0, h / w) if w > h else (w / h, 1.0)
 
 
-# EXIF orientation (1-8) -> the 2x2 map from a raw image's centred coordinates (x right, y up)
-# to the upright image's, i.e. what Pillow's ``exif_transpose`` (used by the engine) applies.
-_ORIENTATIONS = {
-    1: ((1, 0), (0, 1)), 2: ((-1, 0), (0, 1)), 3: ((-1, 0), (0, -1)), 4: ((1, 0), (0, -1)),
-    5: ((0, -1), (-1, 0)), 6: ((0, 1), (-1, 0)), 7: ((0, 1), (1, 0)), 8: ((0, -1), (1, 0)),
-}
-
-
-def orientation_matrix(orientation: int) -> np.ndarray:
-    """2x2 raw -> upright map for an EXIF orientation (unknown values: identity)."""
-    return np.array(_ORIENTATIONS.get(int(orientation), _ORIENTATIONS[1]), dtype=np.float64)
-
-
 @dataclass(frozen=True)
 class OverlayPlacement:
     """An image empty that shows the source image exactly where the engine saw it on the canvas."""
@@ -317,16 +199,18 @@ def overlay_placement(plane: Plane, canvas: int, width: int, height: int, aspect
                       orientation: int = 1) -> OverlayPlacement:
     """The image empty for a ``width`` x ``height`` image (as Blender stores it) under a sketch.
 
-    The engine reads the file upright (EXIF ``orientation`` applied) and letterboxes it onto the
-    square canvas (``fit_square_rect``); the empty sits on the drawing's plane, centred on that
-    rectangle, with its longer side as display size and a per-axis scale that absorbs the
+    The engine reads the file upright (EXIF ``orientation``, ``synth_core.exif``) and letterboxes
+    it onto the square canvas (``synth_core.letterbox``); both rules are imported from the engine,
+    so the overlay follows them by construction. The empty sits on the drawing's plane, centred
+    on that rectangle, with its longer side as display size and a per-axis scale that absorbs the
     engine's whole-pixel rounding, so every image pixel lands on the canvas pixel the engine
-    used. Rotated or mirrored orientations turn the raw image the same way Pillow does.
+    used. Rotated or mirrored orientations turn the raw image as the engine turns its pixels.
     """
-    turn = orientation_matrix(orientation)
-    swapped = abs(turn[0, 1]) > 0.5
+    exif = import_engine("exif")
+    turn = exif.orientation_matrix(orientation)
+    swapped = exif.swaps_axes(orientation)
     up_w, up_h = (height, width) if swapped else (width, height)
-    x0, y0, nw, nh = fit_square_rect(up_w, up_h, canvas)
+    x0, y0, nw, nh = import_engine("letterbox").fit_square_rect(up_w, up_h, canvas)
     px = plane.scale(canvas)
     ax, ay = empty_image_aspect(width, height, aspect[0], aspect[1])
     display = max(nw, nh) * px

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import bpy
 from mathutils import Matrix
 
-from .placement import srgb_to_linear
+from .colour import srgb_to_linear
 
 ENGINES = ("WORKBENCH", "EEVEE", "CYCLES")
 

@@ -1,10 +1,12 @@
 """Applying a job's drawings to one Blender object. Main thread only.
 
-``ResultWriter`` receives the Drawings of one run (snapshots, then the final one) and keeps one
-object up to date: Grease Pencil gets one keyed frame per snapshot; curves get their splines
-rewritten live and, at the end, every snapshot as keyframes. The object lands in the
-``CLIPDraw`` collection with the run's settings as custom properties. Whatever happens later
-(cancel, crash), the object keeps the last drawing written.
+``ResultWriter`` receives the Drawings of one run (snapshots, then the final one with ``done``)
+and keeps one object up to date through the output chosen once from the spec: Grease Pencil
+(``grease_pencil.GreasePencilOutput``: one keyed frame per snapshot) or curves
+(``curves.CurvesOutput``: splines rewritten live, every snapshot keyed at the end). The writer
+owns what both share: the object, its collection and custom properties, which snapshot goes to
+which frame, and the timeline. Whatever happens later (cancel, crash), the object keeps the
+last drawing written.
 """
 
 from __future__ import annotations
@@ -12,18 +14,43 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import bpy
 import numpy as np
 from mathutils import Matrix
 
-from . import animation, curves, grease_pencil, materials, overlay
+from . import animation, curves, grease_pencil, overlay
 from .placement import MappedStrokes, Plane, map_strokes
 
 COLLECTION_NAME = "CLIPDraw"
 PROP_PREFIX = "clipdraw_"
-OUTPUTS = ("GREASE_PENCIL", "CURVES")
+
+
+class Output(Protocol):
+    """How one kind of object takes a run's drawings (``OutputSpec.output`` picks the kind)."""
+
+    @staticmethod
+    def object_type() -> str:
+        """``Object.type`` of the objects it makes (what 'Replace Active' can take over)."""
+
+    @staticmethod
+    def datablocks() -> bpy.types.bpy_prop_collection:
+        """Where its data lives (replaced data is removed from there)."""
+
+    def new_data(self, name: str, strokes: MappedStrokes) -> bpy.types.ID:
+        """Fresh drawing data for the result object."""
+
+    def write(self, obj: bpy.types.Object, index: int, frame: int, strokes: MappedStrokes, final: bool) -> int:
+        """Show ``strokes`` as snapshot ``index`` (scene ``frame``); returns the index it was kept
+        as (0 when the output had to start over)."""
+
+    def close(self, obj: bpy.types.Object | None, frames: list[int]) -> None:
+        """The run is over: ``frames`` holds the scene frame of each kept snapshot."""
+
+
+OUTPUT_KINDS: dict[str, type[Output]] = {"GREASE_PENCIL": grease_pencil.GreasePencilOutput, "CURVES": curves.CurvesOutput}
+OUTPUTS = tuple(OUTPUT_KINDS)
 
 
 class TargetLost(RuntimeError):
@@ -54,7 +81,8 @@ class OutputSpec:
 
 
 def object_type_for(output: str) -> str:
-    return grease_pencil.object_type() if output == "GREASE_PENCIL" else 'CURVE'
+    """``Object.type`` of the objects an output makes (what 'Replace Active' needs)."""
+    return OUTPUT_KINDS[output].object_type()
 
 
 def results_collection(scene: bpy.types.Scene, name: str = COLLECTION_NAME) -> bpy.types.Collection:
@@ -85,12 +113,10 @@ class ResultWriter:
         self.spec = spec
         self.scene = scene
         self.run_id = uuid.uuid4().hex
+        self._output: Output = OUTPUT_KINDS[spec.output]()
         self._obj: bpy.types.Object | None = None
         self._obj_name = ""
         self._steps: list[int] = []  # engine step of each kept snapshot
-        self._curve_snaps: list[MappedStrokes] = []
-        self._created_materials: set[str] = set()
-        self._preview_colours = False  # curves show the coarse preview palette right now
         self.finished = False
         self.notes: list[str] = []  # warnings for the user (the session reports them)
 
@@ -119,26 +145,13 @@ class ResultWriter:
     def _frame(self, index: int) -> int:
         return self.spec.start_frame + index * self.spec.frames_per_snapshot
 
-    def _new_data(self, strokes: MappedStrokes) -> bpy.types.ID:
-        if self.spec.output == "GREASE_PENCIL":
-            return grease_pencil.new_data(self.spec.name, materials.gp_stroke_material())
-        return curves.new_data(self.spec.name, strokes)
-
     def _create_object(self, strokes: MappedStrokes) -> bpy.types.Object:
-        want = object_type_for(self.spec.output)
-        if self.spec.replace:
-            obj = bpy.data.objects.get(self.spec.replace)
-            if obj is None:
-                raise TargetLost(f"the object to replace, '{self.spec.replace}', no longer exists")
-            if obj.type != want:
-                raise TargetLost(f"'{obj.name}' is a {obj.type} object, not {want}: it cannot take this drawing")
-            old = obj.data
-            obj.data = self._new_data(strokes)
-            _remove_if_unused(old)
-            for key in [k for k in obj.keys() if k.startswith(PROP_PREFIX)]:
-                del obj[key]
+        target = self._object_to_replace() if self.spec.replace else None
+        data = self._output.new_data(self.spec.name, strokes)
+        if target is not None:
+            obj = self._take_over(target, data)
         else:
-            obj = bpy.data.objects.new(self.spec.name, self._new_data(strokes))
+            obj = bpy.data.objects.new(self.spec.name, data)
             results_collection(self.scene, self.spec.collection).objects.link(obj)
         obj.matrix_world = Matrix(np.asarray(self.spec.plane.matrix).tolist())
         obj[PROP_PREFIX + "run_id"] = self.run_id
@@ -146,6 +159,28 @@ class ResultWriter:
             obj[PROP_PREFIX + key] = id_property(value)
         self._obj, self._obj_name = obj, obj.name
         self._place_overlay(obj)
+        return obj
+
+    def _object_to_replace(self) -> bpy.types.Object:
+        """The 'Replace Active' target, if it still exists and can take this output."""
+        obj = bpy.data.objects.get(self.spec.replace)
+        if obj is None:
+            raise TargetLost(f"the object to replace, '{self.spec.replace}', no longer exists")
+        want = self._output.object_type()
+        if obj.type != want:
+            raise TargetLost(f"'{obj.name}' is a {obj.type} object, not {want}: it cannot take this drawing")
+        return obj
+
+    def _take_over(self, obj: bpy.types.Object, data: bpy.types.ID) -> bpy.types.Object:
+        """'Replace Active': the object keeps its place in the scene and takes the new drawing, its
+        settings and its name (the old name would name the old prompt); nothing old is left behind."""
+        old = obj.data
+        obj.data = data
+        if old is not None and old.users == 0:
+            self._output.datablocks().remove(old)
+        for key in [k for k in obj.keys() if k.startswith(PROP_PREFIX)]:
+            del obj[key]
+        obj.name = self.spec.name
         return obj
 
     def _place_overlay(self, obj: bpy.types.Object) -> None:
@@ -165,47 +200,20 @@ class ResultWriter:
 
     # -- drawings ----------------------------------------------------------------------------
     def add(self, drawing, step: int, final: bool = False) -> bpy.types.Object:
-        """Write one drawing (a snapshot, or the final one when ``final``)."""
+        """Write one drawing: a snapshot, or the final one (exact colours) when ``final``."""
         strokes = map_strokes(drawing, self.spec.plane)
         obj = self.object or self._create_object(strokes)
-        if not self.spec.keyframes:
-            index = 0
-        elif final and self._steps and self._steps[-1] == step:
-            index = len(self._steps) - 1  # the final drawing of a step already snapshotted
-        else:
-            index = len(self._steps)
-        if self.spec.output == "GREASE_PENCIL":
-            grease_pencil.write_frame(obj.data, self._frame(index), strokes)
-        else:
-            self._write_curve(obj, strokes, index, preview=not final)
-        if index == len(self._steps):
-            self._steps.append(step)
-        else:
-            self._steps[index] = step
+        index = len(self._steps) if self.spec.keyframes else 0
+        index = self._output.write(obj, index, self._frame(index), strokes, final)
+        self._steps[index:] = [step]
         if self.spec.follow:
             self.scene.frame_current = self._frame(index)
         obj[PROP_PREFIX + "step"] = int(step)
         obj[PROP_PREFIX + "frames"] = [self._frame(0), self._frame(len(self._steps) - 1)]
         return obj
 
-    def _write_curve(self, obj: bpy.types.Object, strokes: MappedStrokes, index: int, preview: bool) -> None:
-        if not curves.same_topology(obj.data, strokes):  # never for CLIPDraw; restart cleanly if so
-            old = obj.data
-            obj.data = curves.new_data(self.spec.name, strokes)
-            _remove_if_unused(old)
-            self._curve_snaps, self._steps = [], []
-            index = 0
-        else:
-            curves.write_points(obj.data, strokes)
-        self._created_materials |= curves.assign_materials(obj.data, strokes, preview)
-        self._preview_colours = preview
-        if index == len(self._curve_snaps):
-            self._curve_snaps.append(strokes)
-        else:
-            self._curve_snaps[index] = strokes
-
     def finish(self, drawing, step: int, cancelled: bool = False) -> bpy.types.Object | None:
-        """The final drawing (None: keep the last one) and the curve keyframes."""
+        """The final drawing (None: keep the last one), then the run is closed."""
         if drawing is not None:
             self.add(drawing, step, final=True)
         obj = self.object
@@ -231,13 +239,9 @@ class ResultWriter:
         if self.finished:
             return
         self.finished = True
-        if obj is not None and self.spec.output == "CURVES" and self._curve_snaps and self._preview_colours:
-            self._created_materials |= curves.assign_materials(obj.data, self._curve_snaps[-1])
-        if obj is not None and self.spec.output == "CURVES" and self.spec.keyframes and len(self._curve_snaps) > 1:
-            animation.keyframe_curve(obj.data, self.frames, self._curve_snaps)
+        self._output.close(obj, self.frames)
         if obj is not None and self.spec.keyframes and self._steps:
-            self.scene.frame_end = max(self.scene.frame_end, self.frames[-1])
-        materials.remove_unused(self._created_materials)
+            animation.show_frames(self.scene, self.frames[0], self.frames[-1])
 
 
 def record_result_meta(obj: bpy.types.Object, meta: dict[str, Any]) -> None:
@@ -263,13 +267,3 @@ _INT32 = (-(2**31), 2**31 - 1)  # integer custom properties are 32-bit
 
 def _int_or_text(value: int) -> int | str:
     return int(value) if _INT32[0] <= value <= _INT32[1] else str(value)
-
-
-def _remove_if_unused(data: bpy.types.ID | None) -> None:
-    """Delete replaced drawing data nothing uses any more (no orphans left behind)."""
-    if data is None or data.users > 0:
-        return
-    for coll in (bpy.data.curves, grease_pencil.datablocks()):
-        if coll.get(data.name) == data:
-            coll.remove(data)
-            return

@@ -5,8 +5,8 @@
 Stages ``blender_addon/`` with ``synth_core`` copied to ``engine/synth_core`` (Python sources and
 the built-in model's weights in ``synth_core/weights``; open_clip weights are never bundled, they
 are downloaded or found in the model cache), writes ``engine/requirements.txt`` from
-pyproject.toml (what "Set Up the Engine" installs), then validates and builds with Blender's own
-``blender_ext.py`` (found inside the bpy wheel; no Blender binary needed).
+``synth_core/requirements.py`` (what "Set Up the Engine" installs), then validates and builds
+with Blender's own ``blender_ext.py`` (found inside the bpy wheel; no Blender binary needed).
 """
 
 from __future__ import annotations
@@ -17,11 +17,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo", ".pytest_cache", "*.zip")
+# the engine without its laboratory (training and judging the built-in model: never run in Blender)
+ENGINE_SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo", ".pytest_cache", "*.zip", "lab")
 ENGINE_INIT = '"""The drawing engine (synth_core) carried by the extension; see engine_path.py."""\n'
 
 
@@ -38,9 +39,12 @@ def find_blender_ext() -> Path:
 
 
 def requirements() -> list[str]:
-    """The engine's runtime dependencies, from pyproject.toml."""
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    return list(project["dependencies"])
+    """The engine's runtime dependencies: ``synth_core/requirements.py``, loaded on its own (it is
+    standard library only, so building needs no numpy or torch)."""
+    spec = importlib.util.spec_from_file_location("_engine_requirements", ROOT / "synth_core" / "requirements.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return list(module.REQUIREMENTS)
 
 
 def stage(dest: Path) -> Path:
@@ -50,7 +54,7 @@ def stage(dest: Path) -> Path:
     engine = ext / "engine"
     engine.mkdir()
     (engine / "__init__.py").write_text(ENGINE_INIT, encoding="utf-8")
-    shutil.copytree(ROOT / "synth_core", engine / "synth_core", ignore=SKIP)
+    shutil.copytree(ROOT / "synth_core", engine / "synth_core", ignore=ENGINE_SKIP)
     (engine / "requirements.txt").write_text("\n".join(requirements()) + "\n", encoding="utf-8")
     return ext
 

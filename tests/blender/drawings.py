@@ -24,3 +24,13 @@ def random_drawing(n: int, seed: int, width: int = 224, height: int = 224, segme
     rng = np.random.default_rng(seed)
     pts = rng.uniform(0, [width, height], size=(n * (3 * segments + 1), 2))
     return Drawing(width, height, pts, np.full(n, segments), rng.uniform(1, 6, n), rng.uniform(0, 1, (n, 4)))
+
+
+def cubic_points(ctrl: np.ndarray, samples: int) -> np.ndarray:
+    """Reference sampling of one stroke's cubic segments at ``samples`` values of t in [0, 1]
+    (shared segment ends once): the plain formula the builders' vectorised sampling is checked against."""
+    ctrl = np.asarray(ctrl, dtype=np.float64)
+    t = np.linspace(0.0, 1.0, samples)
+    basis = np.stack([(1 - t) ** 3, 3 * (1 - t) ** 2 * t, 3 * (1 - t) * t**2, t**3], axis=1)
+    pts = [basis @ ctrl[3 * k : 3 * k + 4] for k in range((len(ctrl) - 1) // 3)]
+    return np.concatenate([pts[0]] + [p[1:] for p in pts[1:]])

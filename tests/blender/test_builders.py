@@ -1,4 +1,5 @@
-"""Builders read back from Blender data: counts, mapped positions, radii, colours, frames, keyframes.
+"""Builders read back from Blender data: counts, mapped positions, radii, colours, frames, keyframes,
+materials, the timeline, Replace Active and the overlay's image.
 
 Runs on the installed bpy: 4.3+ exercises Grease Pencil v3 (Bezier strokes, whole-array
 attributes), 4.2 Grease Pencil v2 (sampled polylines) and the legacy action API; 4.4+ the
@@ -10,11 +11,10 @@ from __future__ import annotations
 import bpy
 import numpy as np
 import pytest
-from drawings import lines_drawing, random_drawing
+from drawings import cubic_points, lines_drawing, random_drawing
 from mathutils import Matrix
 
-from blender_addon import animation, grease_pencil, materials, placement, results
-from synth_core.drawing import cubic_points
+from blender_addon import animation, grease_pencil, materials, overlay, placement, results
 
 
 def world(obj, local: np.ndarray) -> np.ndarray:
@@ -22,9 +22,9 @@ def world(obj, local: np.ndarray) -> np.ndarray:
     return local @ m[:3, :3].T + m[:3, 3]
 
 
-def write_run(scene, output: str, drawings, steps, plane=None, **spec_kw):
+def write_run(scene, output: str, drawings, steps, plane=None, name: str = "test", **spec_kw):
     plane = plane or placement.front_plane((1.0, 2.0, 3.0), None, 4.0, drawings[0].width, drawings[0].height)
-    writer = results.ResultWriter(scene, results.OutputSpec(output, plane, name="test", **spec_kw))
+    writer = results.ResultWriter(scene, results.OutputSpec(output, plane, name=name, **spec_kw))
     for d, s in zip(drawings[:-1], steps[:-1], strict=True):
         writer.add(d, s)
     obj = writer.finish(drawings[-1], steps[-1])
@@ -73,25 +73,50 @@ def test_grease_pencil_frames_positions_radii_and_colours(scene):
             np.testing.assert_allclose(pts, expected, atol=1e-5)
             radius = stroke.line_width * stroke.points[0].pressure * grease_pencil.V2_RADIUS_PER_THICKNESS
         assert radius == pytest.approx(d.widths[i] * s / 2, rel=1e-5)
-    # colours: linear vertex colours, alpha as opacity / strength; lights off; one shared material
-    mapped = placement.map_strokes(d, plane)
-    p = strokes[1].points[0]
-    np.testing.assert_allclose(p.vertex_color[:], [*mapped.colour[1], 1.0], atol=1e-6)
-    assert (p.opacity if grease_pencil.is_v3() else p.strength) == pytest.approx(mapped.alpha[1], abs=1e-6)
-    np.testing.assert_allclose(strokes[0].points[0].vertex_color[:3], [1, 0, 0], atol=1e-6)  # opaque red stays red
+    # colours: one material per colour, holding the canvas-matched linear colour and opacity; points
+    # add nothing (full opacity, no vertex colour), so editing a material restyles its strokes
+    mapped = placement.map_strokes(drawings[-1], plane)  # every frame shows the final colours
+    keys = materials.colour_keys(mapped.display_srgba)
+    for i, stroke in enumerate(strokes):
+        mat = obj.data.materials[stroke.material_index]
+        assert mat.name == materials.GP_MATERIAL_PREFIX + keys[i] and mat.is_grease_pencil
+        np.testing.assert_allclose(mat.grease_pencil.color[:], [*mapped.colour[i], mapped.alpha[i]], atol=1 / 255)
+        point = stroke.points[0]
+        assert (point.opacity if grease_pencil.is_v3() else point.strength) == 1.0
+        assert point.vertex_color[3] == 0.0
+    red = obj.data.materials[strokes[0].material_index].grease_pencil.color
+    assert red[:] == pytest.approx((1, 0, 0, 1))  # opaque red stays red
     assert mapped.alpha[1] > 0.5  # half-transparent on the canvas needs more opacity in linear blending
     assert grease_pencil.layer_of(obj.data).use_lights is False
-    assert [m.name for m in obj.data.materials] == [materials.GP_MATERIAL_NAME]
+    assert sorted(m.name for m in obj.data.materials) == sorted(materials.GP_MATERIAL_PREFIX + k for k in set(keys))
     assert obj["clipdraw_step"] == 25 and obj["clipdraw_cancelled"] == 0
 
 
-def test_grease_pencil_final_step_already_snapshotted_is_not_duplicated(scene):
+def test_each_drawing_gets_its_own_frame_and_final_only_overwrites_one(scene):
+    """The engine sends the final drawing once, with ``done``: it is one more frame, even at a
+    step that was also snapshotted; 'Final Result Only' keeps a single frame."""
     drawings = [lines_drawing(shift=k) for k in (0, 1, 2)]
     obj, _, _ = write_run(scene, "GREASE_PENCIL", drawings, [0, 10, 10])
-    assert grease_pencil.frame_numbers(obj.data) == [1, 2]
+    assert grease_pencil.frame_numbers(obj.data) == [1, 2, 3]
     obj2, _, _ = write_run(scene, "GREASE_PENCIL", drawings, [0, 10, 20], keyframes=False, start_frame=7)
     assert grease_pencil.frame_numbers(obj2.data) == [7]  # final result only: one frame, overwritten
-    assert len(bpy.data.materials) == 1  # the stroke material is shared, never duplicated
+    assert len(grease_pencil.layer_of(obj2.data).frames[0].drawing.strokes if grease_pencil.is_v3()
+               else grease_pencil.layer_of(obj2.data).frames[0].strokes) == 3
+    assert len(bpy.data.materials) == 3  # one per colour, shared by both runs, never duplicated
+
+
+def test_grease_pencil_materials_restyle_every_frame_and_preview_colours_are_cleaned_up(scene):
+    drawings = [random_drawing(8, seed) for seed in range(4)]
+    obj, plane, writer = write_run(scene, "GREASE_PENCIL", drawings, [0, 1, 2, 3])
+    final = placement.map_strokes(drawings[-1], plane)
+    keys = materials.colour_keys(final.display_srgba)
+    expected = {materials.GP_MATERIAL_PREFIX + k for k in keys}
+    assert {m.name for m in bpy.data.materials} == expected  # the preview palette was removed
+    for frame in writer.frames:  # stroke i is drawn with its final colour's material on every frame
+        used = [obj.data.materials[s.material_index].name for s in gp_frame_strokes(obj, frame)]
+        assert used == [materials.GP_MATERIAL_PREFIX + k for k in keys]
+    write_run(scene, "GREASE_PENCIL", drawings, [0, 1, 2, 3])
+    assert {m.name for m in bpy.data.materials} == expected  # a second run reuses every material
 
 
 def test_grease_pencil_frame_holds_until_the_next_snapshot(scene):
@@ -151,7 +176,7 @@ def test_curve_materials_are_reused_across_runs_and_preview_colours_are_cleaned_
 def test_curve_keyframes_replay_the_snapshots(scene):
     drawings = [lines_drawing(n=2, shift=4 * k) for k in range(4)]
     obj, plane, writer = write_run(scene, "CURVES", drawings, [0, 10, 20, 30], start_frame=10, frames_per_snapshot=5)
-    assert writer.frames == [10, 15, 20, 25] and scene.frame_end >= 25
+    assert writer.frames == [10, 15, 20, 25]
     fc = animation.find_fcurve(obj.data, "splines[1].bezier_points[0].co", 1)
     assert fc is not None and len(fc.keyframe_points) == 4
     y0 = plane.local_points(drawings[0].points, 200, 100)[4, 1]  # stroke 1's first control point
@@ -169,14 +194,67 @@ def test_curve_keyframes_replay_the_snapshots(scene):
     np.testing.assert_allclose(world(obj, curve_points(obj.data)[0])[0], first, atol=1e-5)
 
 
-def test_replace_active_swaps_the_data_and_keeps_the_object(scene):
-    first, _, _ = write_run(scene, "CURVES", [lines_drawing(n=2)], [0])
+def test_timeline_shows_the_drawings_frames_and_keeps_the_users_range(scene):
+    assert (scene.frame_start, scene.frame_end) == animation.FACTORY_RANGE
+    write_run(scene, "GREASE_PENCIL", [lines_drawing(shift=k) for k in range(4)], [0, 5, 10, 15], start_frame=3,
+              frames_per_snapshot=2)
+    assert (scene.frame_start, scene.frame_end) == (3, 9)  # a factory range becomes the drawing's frames
+    assert not scene.use_preview_range
+    scene.frame_start, scene.frame_end = 1, 100  # the user's own range
+    write_run(scene, "CURVES", [lines_drawing(shift=k) for k in range(3)], [0, 5, 10], start_frame=10,
+              frames_per_snapshot=10)
+    assert (scene.frame_start, scene.frame_end) == (1, 100)  # kept
+    assert scene.use_preview_range and (scene.frame_preview_start, scene.frame_preview_end) == (10, 30)
+    write_run(scene, "GREASE_PENCIL", [lines_drawing(shift=k) for k in range(3)], [0, 5, 10], start_frame=90,
+              frames_per_snapshot=10)
+    assert (scene.frame_start, scene.frame_end) == (1, 110)  # only grown, so renders reach the last frame
+    assert (scene.frame_preview_start, scene.frame_preview_end) == (90, 110)
+    scene.use_preview_range = False
+    write_run(scene, "GREASE_PENCIL", [lines_drawing(), lines_drawing(shift=1)], [0, 5], keyframes=False)
+    assert not scene.use_preview_range and scene.frame_end == 110  # a single frame: the timeline is left alone
+
+
+def test_replace_active_swaps_the_data_keeps_the_object_and_takes_the_new_name(scene):
+    first, _, _ = write_run(scene, "CURVES", [lines_drawing(n=2)], [0], name="CLIPDraw a red circle")
+    first["user_note"] = "kept"
     old_data = first.data.name
-    obj, _, _ = write_run(scene, "CURVES", [lines_drawing(n=3)], [0], replace=first.name)
+    obj, _, _ = write_run(scene, "CURVES", [lines_drawing(n=3)], [0], replace=first.name, name="CLIPDraw a blue square")
     assert obj == first and len(obj.data.splines) == 3
+    assert obj.name == "CLIPDraw a blue square" and obj.data.name == "CLIPDraw a blue square"
+    assert obj["user_note"] == "kept" and obj.users_collection[0].name == results.COLLECTION_NAME
     assert old_data not in bpy.data.curves  # no orphan left behind
     with pytest.raises(results.TargetLost, match="cannot take"):
-        write_run(scene, "GREASE_PENCIL", [lines_drawing()], [0], replace=first.name)
+        write_run(scene, "GREASE_PENCIL", [lines_drawing()], [0], replace=obj.name)
+    assert len(grease_pencil.datablocks()) == 0  # the refused run made nothing
+    gp, _, _ = write_run(scene, "GREASE_PENCIL", [lines_drawing()], [0], name="CLIPDraw old prompt")
+    old_gp = gp.data.name
+    again, _, _ = write_run(scene, "GREASE_PENCIL", [lines_drawing(n=2)], [0], replace=gp.name, name="CLIPDraw new prompt")
+    assert again == gp and again.name == "CLIPDraw new prompt" and old_gp not in grease_pencil.datablocks()
+
+
+def test_the_overlays_source_file_is_packed_so_moving_the_blend_keeps_it(scene, tmp_path):
+    from pictures import disc_rgba, write_rgba
+
+    source = write_rgba(tmp_path / "photo.png", disc_rgba(transparent=False))
+    plane = placement.front_plane((0, 0, 0), None, 2.0, 64, 64)
+    spec = overlay.OverlaySpec(plane=plane, canvas=64, label=str(source), image_path=str(source))
+    empty, problem = overlay.ensure_overlay(scene, spec, results.results_collection(scene))
+    assert problem == "" and empty.data.packed_file is not None
+    (tmp_path / "a").mkdir()
+    bpy.ops.wm.save_as_mainfile(filepath=str(tmp_path / "a" / "sketch.blend"))
+    (tmp_path / "b").mkdir()
+    (tmp_path / "a" / "sketch.blend").rename(tmp_path / "b" / "sketch.blend")
+    source.unlink()
+    bpy.ops.wm.open_mainfile(filepath=str(tmp_path / "b" / "sketch.blend"))
+    image = next(o for o in bpy.data.objects if o.type == 'EMPTY').data
+    assert tuple(image.size) == (96, 64) and image.has_data
+    px = np.empty(96 * 64 * 4, np.float32)
+    image.pixels.foreach_get(px)
+    assert px.reshape(64, 96, 4)[64 - 1 - 32, 70, 0] == 0.0 and px.reshape(64, 96, 4)[0, 0, 0] == 1.0  # the disc
+    chosen = bpy.data.images.new("Painted", 8, 8)  # a datablock the user picked is left as it is
+    spec = overlay.OverlaySpec(plane=plane, canvas=64, label="Painted", image_name="Painted")
+    overlay.ensure_overlay(bpy.context.scene, spec, results.results_collection(bpy.context.scene))
+    assert chosen.packed_file is None
 
 
 def test_deleting_the_result_mid_run_is_detected(scene):

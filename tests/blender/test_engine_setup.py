@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 import tomllib
 
 from common import ROOT
 
 from blender_addon import bridge, engine_path, engine_setup
+from synth_core import requirements
 
 NEEDS_BPY = False
 
@@ -22,9 +24,19 @@ def test_setup_builds_a_venv_with_blenders_python_then_pip_installs_the_engine(t
     assert "torch==2.14.1" in steps[2][1] and any(a.startswith("open_clip_torch") for a in steps[2][1])
 
 
-def test_engine_requirements_match_pyproject():
+def test_the_engines_requirements_are_pyprojects_dependencies():
     deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
-    assert list(engine_setup.ENGINE_REQUIREMENTS) == deps
+    assert list(requirements.REQUIREMENTS) == deps
+
+
+def test_setup_and_the_extension_build_install_the_engines_own_list():
+    assert engine_setup.requirements_for(None) == list(requirements.REQUIREMENTS)
+    assert engine_setup.setup_steps("python", "venv")[2][1][-len(requirements.REQUIREMENTS):] == list(
+        requirements.REQUIREMENTS)
+    spec = importlib.util.spec_from_file_location("build_extension", ROOT / "scripts" / "build_extension.py")
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
+    assert build.requirements() == list(requirements.REQUIREMENTS)
 
 
 def test_steps_job_streams_progress_and_stops_at_the_first_failure():
@@ -67,4 +79,4 @@ def test_check_setup_names_each_missing_piece(tmp_path):
 def test_bundled_requirements_file_wins(tmp_path):
     (tmp_path / "requirements.txt").write_text("# pinned\ntorch==9.9\n\nnumpy\n")
     assert engine_setup.requirements_for(tmp_path) == ["torch==9.9", "numpy"]
-    assert engine_setup.requirements_for(None) == list(engine_setup.ENGINE_REQUIREMENTS)
+    assert engine_setup.requirements_for(None) == list(requirements.REQUIREMENTS)

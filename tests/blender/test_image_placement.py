@@ -1,8 +1,8 @@
 """Image files and the sketch overlay's maths: pure, no Blender needed.
 
-The overlay is checked against the engine itself: ``synth_core.images`` (Pillow's
-``exif_transpose`` and ``fit_square``) decides where an image pixel lands on the canvas, and the
-image empty must show that pixel at the same place on the drawing's plane.
+The overlay is checked against Pillow and the engine: Pillow's ``exif_transpose`` and the
+engine's ``fit_square`` decide where an image pixel lands on the canvas, and the image empty
+must show that pixel at the same place on the drawing's plane.
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from pictures import decode_png
 
-from blender_addon import image_files, placement
+from blender_addon import engine_path, image_files, placement
+from synth_core import exif
 
 NEEDS_BPY = False
 
@@ -34,39 +35,32 @@ def test_png_writer_output_is_read_by_pillow(tmp_path):
         np.testing.assert_array_equal(np.asarray(im), rgba)
 
 
-@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP"])
-def test_exif_orientation_is_read_like_pillow(tmp_path, fmt):
-    pil = pytest.importorskip("PIL.Image")
-    for orientation in (1, 3, 6, 8, 5):
-        exif = pil.Exif()
-        exif[0x0112] = orientation
-        path = tmp_path / f"o{orientation}.{fmt.lower()}"
-        pil.new("RGB", (12, 8), "red").save(path, fmt, exif=exif.tobytes())
-        assert image_files.exif_orientation(path) == orientation
-    plain = tmp_path / f"plain.{fmt.lower()}"
-    pil.new("RGB", (12, 8)).save(plain, fmt)
-    assert image_files.exif_orientation(plain) == 1
-    assert image_files.exif_orientation(tmp_path / "missing.png") == 1
-    (tmp_path / "cut.jpg").write_bytes(b"\xff\xd8\xff\xe1\x00\x40Exif\x00\x00MM\x00*")  # truncated EXIF
-    assert image_files.exif_orientation(tmp_path / "cut.jpg") == 1
+def test_the_overlay_reads_exif_with_the_engines_own_module():
+    """The add-on has no EXIF code of its own: it imports the engine's (tested in tests/test_exif.py)."""
+    assert engine_path.import_engine("exif").read_orientation is exif.read_orientation
 
 
 @pytest.mark.parametrize("size, canvas", [((96, 64), 64), ((64, 96), 64), ((33, 100), 96), ((50, 50), 224),
                                           ((1000, 3), 224)])
-def test_fit_square_rect_matches_the_engines_letterbox(size, canvas):
+def test_the_letterbox_rule_is_where_fit_square_puts_the_image(size, canvas):
     torch = pytest.importorskip("torch")
     from synth_core.images import LoadedImage, fit_square
+
+    fit_square_rect = engine_path.import_engine("letterbox").fit_square_rect  # what the overlay uses
 
     w, h = size
     img = LoadedImage(np.zeros((h, w, 3), np.float32), np.ones((h, w), np.float32), "x")
     rgb, mask = fit_square(img, canvas)
     ink = (rgb[0, 0] < 0.5).numpy()  # black image on white: the letterboxed rectangle
     ys, xs = np.nonzero(ink)
-    x0, y0, nw, nh = placement.fit_square_rect(w, h, canvas)
+    x0, y0, nw, nh = fit_square_rect(w, h, canvas)
     assert (xs.min(), ys.min(), xs.max() + 1 - xs.min(), ys.max() + 1 - ys.min()) == (x0, y0, nw, nh)
     assert torch.equal(mask[0, 0] > 0.5, torch.from_numpy(ink))
+    padded = (fit_square(img, canvas, pad=0.1)[0][0, 0] < 0.5).numpy()
+    ys, xs = np.nonzero(padded)
+    assert (xs.min(), ys.min(), xs.max() + 1 - xs.min(), ys.max() + 1 - ys.min()) == fit_square_rect(w, h, canvas, 0.1)
     with pytest.raises(ValueError):
-        placement.fit_square_rect(0, 5, 10)
+        fit_square_rect(0, 5, 10)
 
 
 def test_empty_image_aspect_follows_blender():

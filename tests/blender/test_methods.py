@@ -21,7 +21,8 @@ from common import ADDON
 from fakes import fake_run_job
 from pictures import datablock, decode_png, disc_rgba, empty_image_point, odd_file, write_rgba
 
-from blender_addon import engine_path, grease_pencil, image_inputs, placement, preferences, properties, session
+from blender_addon import colour, engine_path, grease_pencil, image_inputs, launch, placement, preferences, properties, session
+from synth_core import letterbox
 from synth_core.drawing import Drawing
 
 
@@ -97,8 +98,7 @@ def test_request_per_method_carries_only_that_methods_keys(settings):
 
 
 def test_every_methods_request_passes_the_engines_validation(settings):
-    pytest.importorskip("torch", reason="the engine's request parser imports torch")
-    from synth_core.jobs import parse_request
+    from synth_core.request import parse_request
 
     for method, images in (("CLIPDRAW", {}), ("STYLE", {"style_image": "s.png"}), ("SKETCH", {"image": "i.png"})):
         settings.method = method
@@ -107,8 +107,8 @@ def test_every_methods_request_passes_the_engines_validation(settings):
 
 
 def test_threads_default_to_every_core_but_one(addon, monkeypatch):
-    assert session.engine_threads(0, 2) == 1 and session.engine_threads(0, 16) == 15
-    assert session.engine_threads(0, None) == 1 and session.engine_threads(4, 16) == 4
+    assert launch.engine_threads(0, 2) == 1 and launch.engine_threads(0, 16) == 15
+    assert launch.engine_threads(0, None) == 1 and launch.engine_threads(4, 16) == 4
     prefs = bpy.context.preferences.addons[ADDON].preferences
     monkeypatch.setattr(os, "cpu_count", lambda: 8)
     assert preferences.runner_choice(bpy.context).threads == 7
@@ -146,7 +146,7 @@ def test_packed_float_and_file_images(settings, monkeypatch, tmp_path):
                                                                              transparent=False))
     # float buffers are scene-linear: encoded to sRGB as an 8-bit file would be
     lin = np.full((16, 16, 4), 1.0, np.float32)
-    lin[..., :3] = placement.srgb_to_linear(np.array([0.5, 0.25, 0.1]))
+    lin[..., :3] = colour.srgb_to_linear(np.array([0.5, 0.25, 0.1]))
     flt = bpy.data.images.new("Float", 16, 16, alpha=True, float_buffer=True)
     flt.pixels.foreach_set(lin.ravel())
     settings.style_image.image = flt
@@ -199,7 +199,6 @@ def test_missing_or_unusable_inputs_are_refused_before_anything_starts(settings,
 def test_zero_strokes_are_clamped_in_blender_and_refused_by_the_engine(settings):
     settings.sketch_strokes = 0
     assert settings.sketch_strokes == 1
-    pytest.importorskip("torch", reason="the engine's request parser imports torch")
     from synth_core.jobs import run_job
 
     settings.method = "SKETCH"
@@ -257,7 +256,7 @@ def feature_engine(canvas_point: tuple[float, float]):
 def engine_canvas_point(u: float, v: float, w: int, h: int, canvas: int) -> tuple[float, float]:
     """Where the engine's letterbox puts image point (u, v) (checked against synth_core in
     test_image_placement.py)."""
-    x0, y0, nw, nh = placement.fit_square_rect(w, h, canvas)
+    x0, y0, nw, nh = letterbox.fit_square_rect(w, h, canvas)
     return x0 + u * nw / w, y0 + v * nh / h
 
 
@@ -301,13 +300,13 @@ def test_overlay_lies_under_the_sketch_and_a_feature_lands_on_itself(settings, m
     assert abs(np.dot(e[:3, 3] - m[:3, 3], normal)) < 1e-6
     assert np.dot(m[:3, 0], e[:3, 0]) > 0 and np.dot(m[:3, 1], e[:3, 1]) > 0  # not turned or mirrored
     # the empty spans the letterboxed rectangle of the drawing's canvas: corners in canvas pixels
-    px = session.plane_for(bpy.context, settings).scale(canvas)  # world units per canvas pixel
+    px = launch.plane_for(bpy.context, settings).scale(canvas)  # world units per canvas pixel
     to_canvas = np.linalg.inv(m)
     corners = []
     for u_, v_ in ((0, 0), (96, 64)):
         x, y = (to_canvas @ np.array([*empty_image_point(empty, u_, v_), 1.0]))[:2]
         corners.append((x / px + canvas / 2, canvas / 2 - y / px))
-    x0, y0, nw, nh = placement.fit_square_rect(96, 64, canvas)
+    x0, y0, nw, nh = letterbox.fit_square_rect(96, 64, canvas)
     np.testing.assert_allclose(corners, [(x0, y0), (x0 + nw, y0 + nh)], atol=1e-4)
     # the stroke the engine drew at the disc's centre lies on the disc's centre as the overlay shows it
     gap = np.linalg.norm(first_point_world(obj) - empty_image_point(empty, u, v))

@@ -1,4 +1,4 @@
-"""Canvas -> world mapping and Bezier helpers: pure numpy, no Blender needed."""
+"""Canvas -> world mapping: pure numpy, no Blender needed."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from blender_addon import placement
-from synth_core.drawing import Drawing, cubic_points
+from synth_core.drawing import Drawing
 
 NEEDS_BPY = False
 
@@ -77,28 +77,6 @@ def test_bad_plane_arguments_are_refused():
         placement.camera_plane(np.eye(4), perspective_corners(1), False, -1, 10, 10)
 
 
-def test_knot_handles_split_the_control_points():
-    pts = np.arange(14 * 2, dtype=float).reshape(14, 2)  # stroke A: 2 segments (7 pts); B: 2 segments
-    knots, left, right = placement.knot_handles(pts, np.array([2, 2]))
-    np.testing.assert_array_equal(knots[:, 0], pts[[0, 3, 6, 7, 10, 13], 0])
-    np.testing.assert_array_equal(left[:, 0], pts[[0, 2, 5, 7, 9, 12], 0])  # open start: handle on the knot
-    np.testing.assert_array_equal(right[:, 0], pts[[1, 4, 6, 8, 11, 13], 0])  # open end: handle on the knot
-
-
-def test_sample_polylines_matches_the_engines_cubic_sampling():
-    rng = np.random.default_rng(1)
-    segs = np.array([1, 3, 2, 3])
-    pts = rng.uniform(0, 100, (int(np.sum(3 * segs + 1)), 2))
-    out, counts = placement.sample_polylines(pts, segs, 6)
-    offsets = np.concatenate([[0], np.cumsum(3 * segs + 1)])
-    start = 0
-    for i, s in enumerate(segs):
-        expected = cubic_points(pts[offsets[i] : offsets[i + 1]], 6)
-        assert counts[i] == len(expected) == s * 5 + 1
-        np.testing.assert_allclose(out[start : start + counts[i]], expected, atol=1e-9)
-        start += counts[i]
-
-
 def test_map_strokes_scales_widths_like_positions_and_linearises_colour():
     d = Drawing(100, 50, [[0, 0], [10, 0], [20, 0], [30, 0]] * 2, [1, 1], [10.0, 4.0],
                 [[0.5, 1.0, 0.0, 1.0], [0.0, 0.0, 0.0, 0.5]])
@@ -111,18 +89,3 @@ def test_map_strokes_scales_widths_like_positions_and_linearises_colour():
     # half-transparent black on white is 50% grey on the canvas: Blender needs opacity 1 - lin(0.5)
     np.testing.assert_allclose(m.colour[1], [0, 0, 0], atol=1e-12)
     assert m.alpha[1] == pytest.approx(1 - 0.21404114)
-
-
-@pytest.mark.parametrize("background", [(1, 1, 1), (0.2, 0.5, 0.9), (0, 0, 0)])
-def test_canvas_matched_colours_composite_like_the_engine(background):
-    rng = np.random.default_rng(3)
-    srgba = rng.uniform(0, 1, (500, 4))
-    srgba[:50, 3] = 1.0
-    srgba[50:60, 3] = 0.0
-    x, a = placement.canvas_matched_colours(srgba, background)
-    assert np.all((0 <= x) & (x <= 1)) and np.all(a >= srgba[:, 3] - 1e-12) and np.all(a <= 1)
-    bg = np.array(background, dtype=float)
-    engine = placement.srgb_to_linear(srgba[:, 3:] * srgba[:, :3] + (1 - srgba[:, 3:]) * bg)  # sRGB mixing
-    blender = a[:, None] * x + (1 - a[:, None]) * placement.srgb_to_linear(bg)  # linear mixing
-    np.testing.assert_allclose(blender, engine, atol=1e-9)
-    np.testing.assert_allclose(x[:50], placement.srgb_to_linear(srgba[:50, :3]), atol=1e-12)  # opaque: as is

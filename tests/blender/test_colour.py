@@ -1,0 +1,31 @@
+"""Colour management: strokes composited by Blender in linear light look as on the engine's sRGB canvas."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from blender_addon import colour
+
+NEEDS_BPY = False
+
+
+def test_srgb_round_trips_through_linear():
+    c = np.linspace(0, 1, 101)
+    np.testing.assert_allclose(colour.linear_to_srgb(colour.srgb_to_linear(c)), c, atol=1e-12)
+    assert colour.srgb_to_linear(np.array(0.5)) == pytest.approx(0.21404114)
+
+
+@pytest.mark.parametrize("background", [(1, 1, 1), (0.2, 0.5, 0.9), (0, 0, 0)])
+def test_canvas_matched_colours_composite_like_the_engine(background):
+    rng = np.random.default_rng(3)
+    srgba = rng.uniform(0, 1, (500, 4))
+    srgba[:50, 3] = 1.0
+    srgba[50:60, 3] = 0.0
+    x, a = colour.canvas_matched_colours(srgba, background)
+    assert np.all((0 <= x) & (x <= 1)) and np.all(a >= srgba[:, 3] - 1e-12) and np.all(a <= 1)
+    bg = np.array(background, dtype=float)
+    engine = colour.srgb_to_linear(srgba[:, 3:] * srgba[:, :3] + (1 - srgba[:, 3:]) * bg)  # sRGB mixing
+    blender = a[:, None] * x + (1 - a[:, None]) * colour.srgb_to_linear(bg)  # linear mixing
+    np.testing.assert_allclose(blender, engine, atol=1e-9)
+    np.testing.assert_allclose(x[:50], colour.srgb_to_linear(srgba[:50, :3]), atol=1e-12)  # opaque: as is
