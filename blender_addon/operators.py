@@ -1,19 +1,30 @@
 """Operators: Run (modal in the UI, blocking in background mode), Cancel, Restore Defaults.
 
-The Run operator is thin: ``session.start`` validates and starts the job, ``RunSession.pump``
+The Run operator is thin: ``launch.start`` validates and starts the job, ``RunSession.pump``
 applies its events. In the UI a 0.1 s timer drives the pump, ESC cancels, and the timer and the
 status text are removed on every way out; under ``bpy.app.background`` the operator blocks until
 the job is over, so ``blender -b -P`` scripts and render farms work. One run is one undo step.
 """
 
+import threading
 import time
 
 import bpy
 from bpy.types import Context, Event, Operator
 
-from . import preferences, properties, session
+from . import launch, preferences, properties, session
 
 TIMER_S = 0.1
+_stop_blocking = threading.Event()
+
+
+def stop_blocking_run() -> None:
+    """Ask the blocking (background-mode) run to stop after its current step, keeping its drawing.
+
+    For signal handlers (scripts/render.py's SIGTERM and SIGINT): it only sets a flag, which the
+    blocking loop turns into a cancel at its next turn, also when the run was still starting.
+    """
+    _stop_blocking.set()
 
 
 def _redraw(context: Context) -> None:
@@ -55,9 +66,10 @@ class CLIPDRAW_OT_run(Operator):
     def execute(self, context: Context) -> set[str]:
         blocking = bpy.app.background or context.window is None
         try:
-            run = session.start(context, preferences.runner_choice(context), follow=not blocking,
+            run = launch.start(context, preferences.runner_choice(context), follow=not blocking,
                                 log=_print_line if blocking else None, live_preview=not blocking)
-        except session.RunRefused as e:
+        except launch.RunRefused as e:
+            _stop_blocking.clear()
             session.set_last_error(str(e))
             self.report({'ERROR'}, str(e))
             return {'CANCELLED'}
@@ -71,10 +83,14 @@ class CLIPDRAW_OT_run(Operator):
         return {'RUNNING_MODAL'}
 
     def _block(self, context: Context, run: session.RunSession) -> set[str]:
-        """Background mode: pump until done; the first Ctrl-C cancels, a second one aborts."""
+        """Background mode: pump until done; the first Ctrl-C (or ``stop_blocking_run``) cancels, a
+        second Ctrl-C aborts."""
         interrupted = False
         while True:
             try:
+                if _stop_blocking.is_set():
+                    _stop_blocking.clear()
+                    run.cancel()
                 running = run.pump(budget_s=None)
                 for level, text in run.take_messages():  # printed by Blender as they come
                     self.report({level}, text)
@@ -87,6 +103,7 @@ class CLIPDRAW_OT_run(Operator):
                     raise
                 interrupted = True
                 run.cancel()
+        _stop_blocking.clear()  # a stop that came as the run ended must not cancel the next one
         return self._finish(context, run)
 
     def modal(self, context: Context, event: Event) -> set[str]:

@@ -9,23 +9,54 @@ Works both ways, arguments after ``--``:
 It enables the add-on (an installed CLIPDraw extension if there is one, else the repository's
 ``blender_addon``), copies the options into the scene's settings and the add-on's preferences,
 and runs the same ``clipdraw.run`` operator as the panel (blocking in background mode). The
-.blend is saved compressed; ``--render`` writes the last snapshot frame, ``--animation`` every
-frame. Exit codes: 0 done (also when cancelled with Ctrl-C), 1 the run failed, 2 bad arguments.
+.blend is saved compressed, first; then ``--drawing``, ``--render`` (the last snapshot frame) and
+``--animation`` (every frame). Every argument and output path is checked before Blender starts.
+
+Exit codes: 0 done; 1 the run or a write failed (one line each; the .blend is still written with
+the last good drawing, in a temporary folder if --out no longer takes it; 1 wins over the signal
+codes below); 2 bad arguments (one line, nothing run or written); 130 (SIGINT, Ctrl-C) or
+143 (SIGTERM: ``timeout``, ``kill``, render farms) when a signal stopped the run after its current
+step: the .blend and ``--drawing`` are written with the drawing so far, renders are skipped. A
+second Ctrl-C during the run aborts at once (a repeated SIGTERM does not: ``timeout`` sends it
+twice); a signal before the run started writes nothing.
 """
 
 from __future__ import annotations
 
+import signal
+
+EARLY_SIGNALS: list[int] = []  # SIGINT/SIGTERM that came while Python was still loading this script
+if __name__ == "__main__":  # noted, not a traceback; ``main`` takes them over
+    for _sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(_sig, lambda signum, frame: EARLY_SIGNALS.append(signum))
+
 import argparse
 import importlib
+import math
 import os
+import stat
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from synth_core import files  # torch-free, like everything imported here
+from synth_core import request as rules  # the engine's own request rules and limits
+from synth_core.interrupts import SIGNALS, exit_code, exit_now, signal_name
+
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-LIMITS = {"strokes": (1, 10_000), "steps": (1, 100_000), "canvas": (16, 4096), "snapshot_every": (1, 100_000),
-          "frames_per_snapshot": (1, 100_000), "augmentations": (0, 64), "strength": (0, 100), "seeds": (1, 16),
-          "threads": (0, 1024)}
+MAX_FRAME = 1_048_574  # Blender's last frame (MAXFRAME)
+MAX_SEED = 2**31 - 1  # the Seed setting is a Blender int
+MAX_SAMPLES = 1 << 24  # Cycles' most samples
+MIN_RENDER_PX, MAX_RENDER_PX = 4, 16384  # Blender's smallest resolution; a sane largest
+BLEND_MAGIC = (b"BLENDER", b"\x1f\x8b", b"\x28\xb5\x2f\xfd")  # plain, gzip- and zstd-compressed .blend
+LIMITS = {"strokes": (1, rules.MAX_STROKES), "steps": (1, rules.MAX_STEPS),
+          "canvas": (rules.MIN_CANVAS, rules.MAX_CANVAS), "snapshot_every": (1, rules.MAX_STEPS),
+          "frames_per_snapshot": (1, 100_000), "augmentations": (0, rules.MAX_AUGMENTATIONS), "strength": (0, 100),
+          "seeds": (1, rules.MAX_SEEDS), "threads": (0, rules.MAX_THREADS)}
 METHODS = ("clipdraw", "styleclipdraw", "clipasso")
 PANEL_METHOD = {"clipdraw": "CLIPDRAW", "styleclipdraw": "STYLE", "clipasso": "SKETCH"}
 # options that belong to one method: given with another one, they are a mistake, not ignored
@@ -63,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     job.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     job.add_argument("--canvas", type=int, nargs="+", default=[224], metavar="PX",
                      help="canvas size: PX or W H (default 224)")
-    job.add_argument("--model", default="ViT-B-32:openai", help="open_clip NAME:TAG, a checkpoint, or builtin")
+    job.add_argument("--model", default=rules.DEFAULT_MODEL, help="open_clip NAME:TAG, a checkpoint, or builtin")
     job.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     job.add_argument("--augmentations", type=int, default=0, metavar="N", help="augmented copies per step (0: default)")
     job.add_argument("--cache-dir", default="", help="where model weights are looked for / downloaded")
@@ -153,19 +184,161 @@ def parse(argv: list[str]) -> argparse.Namespace:
         for v in values:
             if not lo <= v <= hi:
                 parser.error(f"{_option(name)} must be between {lo} and {hi}, got {v:g}")
-    if args.seed < 0:
-        parser.error(f"--seed must be 0 or more, got {args.seed}")
-    if not args.out.lower().endswith(".blend"):
-        parser.error(f"--out must name a .blend file, got {args.out!r}")
-    if args.render and not args.render.lower().endswith(".png"):
-        parser.error(f"--render must name a .png file, got {args.render!r}")
-    if args.scale <= 0 or max(args.canvas) * args.scale > 16384:
-        parser.error("--scale must be positive and keep the render under 16384 px")
-    if args.open and not Path(args.open).is_file():
-        parser.error(f"--open {args.open!r} does not exist")
-    if args.python and not Path(args.python).is_file():
-        parser.error(f"--python {args.python!r} does not exist")
+    for problem in (number_problem(args), model_problem(args.model), request_problem(args), input_problem(args),
+                    output_problem(args)):
+        if problem:
+            parser.error(problem)
     return args
+
+
+def number_problem(args: argparse.Namespace) -> str | None:
+    """Numbers Blender itself would refuse with a traceback, or clamp without a word."""
+    if not 0 <= args.seed <= MAX_SEED:
+        return f"--seed must be between 0 and {MAX_SEED}, got {args.seed}"
+    if not 1 <= args.samples <= MAX_SAMPLES:
+        return f"--samples must be between 1 and {MAX_SAMPLES}, got {args.samples}"
+    snapshots = 1 if args.final_only else args.steps // args.snapshot_every + 1
+    last = args.start_frame + (snapshots - 1) * args.frames_per_snapshot
+    if not 0 <= args.start_frame or last > MAX_FRAME:
+        return (f"--start-frame must be 0 or more and the last snapshot's frame ({last}) at most {MAX_FRAME}: "
+                "lower --start-frame or --frames-per-snapshot, or raise --snapshot-every")
+    if not math.isfinite(args.scale) or args.scale <= 0:
+        return f"--scale must be a positive number, got {args.scale}"
+    if round(min(args.canvas) * args.scale) < MIN_RENDER_PX or max(args.canvas) * args.scale > MAX_RENDER_PX:
+        return f"--scale must keep the render between {MIN_RENDER_PX} and {MAX_RENDER_PX} px, got {args.scale:g}"
+    return None
+
+
+def model_problem(spec: str) -> str | None:
+    """The engine's torch-free model-spec check (synth_core.request), in this script's option words."""
+    spec = spec.strip()
+    if not spec:
+        return f"--model is empty: use {rules.DEFAULT_MODEL} (the default), NAME:TAG, a checkpoint, or builtin"
+    problem = rules.model_problem(spec)
+    return f"--{problem}" if problem else None
+
+
+def engine_request(args: argparse.Namespace) -> dict:
+    """The request the add-on will send (as ``properties.request_from`` builds it), for the engine's rules."""
+    req = {"method": args.method, "strokes": args.strokes, "steps": args.steps, "seed": args.seed,
+           "canvas": list(args.canvas), "model": args.model, "device": args.device,
+           "snapshot_every": args.snapshot_every, "threads": args.threads}
+    if args.method != "clipasso":
+        req.update(prompt=args.prompt, negative=list(args.negative))
+    if args.method == "styleclipdraw":
+        req.update(style_image=args.style, style_strength=args.strength, style_weights=args.style_weights)
+    if args.method == "clipasso":
+        req.update(image=args.image, seeds=args.seeds, mask=not args.no_mask)
+    if args.augmentations > 0:
+        req["augmentations"] = args.augmentations
+    if args.cache_dir.strip():
+        req["cache_dir"] = args.cache_dir
+    return req
+
+
+def request_problem(args: argparse.Namespace) -> str | None:
+    """The engine's own request rules (synth_core.request), applied here before Blender starts."""
+    try:
+        rules.parse_request(engine_request(args))
+    except rules.BadRequest as e:
+        return str(e)
+    return None
+
+
+def input_problem(args: argparse.Namespace) -> str | None:
+    """Files the run reads: there, and of the right kind."""
+    if args.open:
+        problem = blend_problem(args.open)
+        if problem:
+            return problem
+    if args.python and not (os.path.isfile(args.python) and os.access(args.python, os.X_OK)):
+        return f"--python {args.python!r} is not an executable file"
+    weights = args.style_weights if args.method == "styleclipdraw" else "imagenet"
+    if weights not in ("imagenet", "untrained") and not os.path.isfile(weights):
+        return f"--style-weights must be imagenet, untrained or a .pth file; {weights!r} is not a file"
+    if args.cache_dir.strip() and os.path.exists(args.cache_dir) and not os.path.isdir(args.cache_dir):
+        return f"--cache-dir {args.cache_dir!r} is not a folder"
+    return None
+
+
+def blend_problem(path: str) -> str | None:
+    """Why ``--open`` is not a .blend Blender can open (checked by its first bytes), or None."""
+    try:
+        with files.open_regular(path, 1 << 40, "--open file") as f:
+            head = f.read(len(BLEND_MAGIC[0]))
+    except files.FileRefused as e:
+        return str(e)
+    except OSError as e:
+        return f"cannot read --open file {path!r}: {e.strerror or e}"
+    if not head.startswith(BLEND_MAGIC):
+        return f"--open {path!r} is not a .blend file"
+    return None
+
+
+def output_problem(args: argparse.Namespace) -> str | None:
+    """Every file the run will write: a writable place, not a folder or device, no output over an input."""
+    if not args.out.lower().endswith(".blend"):
+        return f"--out must name a .blend file, got {args.out!r}"
+    if args.render and not args.render.lower().endswith(".png"):
+        return f"--render must name a .png file, got {args.render!r}"
+    outputs = [(f"--{k}", getattr(args, k)) for k in ("out", "drawing", "render") if getattr(args, k)]
+    for option, path in outputs:
+        problem = target_problem(path, option)
+        if problem:
+            return problem
+    if args.animation:
+        problem = target_problem(args.animation, "--animation", folder=True)
+        if problem:
+            return problem
+    return clash_problem(args, outputs)
+
+
+def clash_problem(args: argparse.Namespace, outputs: list[tuple[str, str]]) -> str | None:
+    """Two outputs on one file, or an output over one of the run's inputs."""
+    inputs = [(f"--{k.replace('_', '-')}", getattr(args, k)) for k in ("image", "style", "style_weights", "python",
+                                                                       "model", "open") if getattr(args, k)]
+    seen: dict[str, str] = {}
+    for option, path in outputs:
+        real = os.path.realpath(path)
+        if real in seen:
+            return f"{seen[real]} and {option} name the same file {path!r}"
+        seen[real] = option
+        for source, given in inputs:
+            if (option, source) != ("--out", "--open") and os.path.isfile(given) and os.path.realpath(given) == real:
+                return f"{option} {path!r} would overwrite the {source} file"
+    return None
+
+
+def target_problem(path: str, option: str, folder: bool = False) -> str | None:
+    """Why nothing can be written at ``path`` (a file, or with ``folder`` a folder of files), or None.
+
+    Proven with a probe file in the nearest existing folder, as root's permission bits say
+    nothing about /proc or a read-only mount.
+    """
+    real = Path(os.path.realpath(path))
+    try:
+        st = os.stat(real)
+    except FileNotFoundError:
+        st = None
+    except OSError as e:  # ENOTDIR: a parent is a file; ELOOP, EACCES...
+        return f"cannot write {option} {path!r}: {e.strerror or e}"
+    if st is not None and folder and not stat.S_ISDIR(st.st_mode):
+        return f"{option} {path!r} is not a folder"
+    if st is not None and not folder and not stat.S_ISREG(st.st_mode):
+        kind = "a folder" if stat.S_ISDIR(st.st_mode) else "not a regular file"
+        return f"{option} {path!r} is {kind}: refusing to replace it"
+    where = real if st is not None and folder else real.parent
+    while not where.exists() and where != where.parent:
+        where = where.parent
+    if not where.is_dir():
+        return f"cannot write {option} {path!r}: {where} is not a folder"
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".render-py-probe-", dir=where)
+    except OSError as e:
+        return f"cannot write {option} {path!r}: {where} does not take files ({e.strerror or e})"
+    os.close(fd)
+    os.unlink(probe)
+    return None
 
 
 def enable_addon():
@@ -176,9 +349,6 @@ def enable_addon():
     for name in bpy.context.preferences.addons.keys():
         if name == "blender_addon" or name.endswith(".clipdraw"):
             return importlib.import_module(name)
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
-
     def fail(exc: BaseException) -> None:
         raise exc
 
@@ -235,56 +405,237 @@ def open_scene(args: argparse.Namespace) -> None:
         bpy.ops.wm.read_homefile(use_empty=True)
 
 
-def run(args: argparse.Namespace) -> int:
+class Signals:
+    """SIGINT and SIGTERM, as in the engine's CLI and worker (synth_core.interrupts).
+
+    Before the run a signal is noted and the script stops at its next checkpoint, having written
+    nothing; during the run the first one stops the drawing after its current step (the .blend is
+    then saved with it) and a second Ctrl-C aborts at once; afterwards it skips the renders.
+    Handlers only set flags: raising inside Blender's operators would print a traceback.
+    """
+
+    def __init__(self) -> None:
+        self.signum: int | None = EARLY_SIGNALS[0] if EARLY_SIGNALS else None
+        self.stop_run = None  # set while the run goes on: asks it to stop after the current step
+
+    def install(self) -> None:
+        for sig in SIGNALS:
+            signal.signal(sig, self._handle)
+        if self.signum is None and EARLY_SIGNALS:  # one came just before the handlers changed
+            self.signum = EARLY_SIGNALS[0]
+
+    @property
+    def code(self) -> int | None:
+        return None if self.signum is None else exit_code(self.signum)
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if self.signum is None:
+            self.signum = signum
+            if self.stop_run is not None:
+                say(f"{signal_name(signum)}: stopping after this step, then saving the drawing so far "
+                    "(Ctrl-C again to abort)")
+                self.stop_run()
+        elif self.stop_run is not None and signum == signal.SIGINT:  # a repeated SIGTERM is the same request
+            say(f"error: aborted by {signal_name(signum)}: nothing was written", error=True)
+            exit_now(exit_code(signum))
+
+    def stopped(self, when: str) -> int | None:
+        """At a checkpoint: the exit code if a signal came, after saying so."""
+        if self.signum is None:
+            return None
+        say(f"error: stopped by {signal_name(self.signum)} {when}: nothing was written", error=True)
+        return self.code
+
+
+def say(text: str, error: bool = False) -> None:
+    print(f"render.py: {text}", file=sys.stderr if error else sys.stdout, flush=True)
+
+
+def run(args: argparse.Namespace, signals: Signals) -> int:
+    """Open the scene, draw, then save the .blend and the extras; the exit code of the whole job."""
     import bpy
 
-    open_scene(args)
-    addon = enable_addon()
-    package = addon.__name__
-    session = importlib.import_module(f"{package}.session")
-    rendering = importlib.import_module(f"{package}.rendering")
-    apply_settings(args, package)
-    what = f"sketching {args.image!r}" if args.method == "clipasso" else f"drawing {args.prompt!r}"
-    print(f"render.py: {what} with {args.method} and {args.model} ({args.strokes} strokes, {args.steps} steps)",
-          flush=True)
-    code = EXIT_OK
     try:
-        bpy.ops.clipdraw.run()
-    except RuntimeError as e:  # the operator reported an error (it is also in session.last_run())
-        print(f"render.py: {str(e).strip()}", file=sys.stderr, flush=True)
-        code = EXIT_FAILED
+        open_scene(args)
+    except RuntimeError as e:
+        say(f"error: --open {args.open!r}: Blender cannot open it ({_first_line(e)})", error=True)
+        return EXIT_USAGE
+    try:
+        package = enable_addon().__name__
+        apply_settings(args, package)
+    except Exception as e:  # an installed extension that fails to register, a setting Blender refuses
+        say(f"error: cannot set up the CLIPDraw add-on: {_first_line(e)}", error=True)
+        return EXIT_FAILED
+    session = importlib.import_module(f"{package}.session")
+    operators = importlib.import_module(f"{package}.operators")
+    stopped = signals.stopped("before the drawing started")
+    if stopped is not None:
+        return stopped
+    what = f"sketching {args.image!r}" if args.method == "clipasso" else f"drawing {args.prompt!r}"
+    say(f"{what} with {args.method} and {args.model} ({args.strokes} strokes, {args.steps} steps)")
+    code = draw(bpy, signals, operators.stop_blocking_run)
     last = session.last_run()
     obj = bpy.data.objects.get(last.object_name) if last.object_name else None
     if obj is None:
-        print(f"render.py: no drawing was made: {last.error or last.status}", file=sys.stderr)
+        reason = last.error or last.status or "the run did not start"
+        say(f"error: no drawing was made: {_first_line(reason)}", error=True)
+        return signals.code or EXIT_FAILED
+    if code != EXIT_OK:
+        say(f"error: the run failed ({_first_line(last.error)}); saving the last good drawing", error=True)
+    return save_all(args, bpy.context.scene, obj, last, importlib.import_module(f"{package}.rendering"),
+                    signals, code)
+
+
+def draw(bpy, signals: Signals, stop_run) -> int:
+    """The blocking ``clipdraw.run`` with signals turned into "stop after this step"; EXIT_FAILED if it failed."""
+    signals.stop_run = stop_run
+    if signals.signum is not None:  # came between the last checkpoint and now
+        stop_run()
+    try:
+        bpy.ops.clipdraw.run()
+    except RuntimeError:  # the operator reported an error; Blender printed it, session.last_run() has it
         return EXIT_FAILED
-    if args.drawing and last.drawing is not None:
-        last.drawing.save(args.drawing)
+    finally:
+        signals.stop_run = None
+    return EXIT_OK
+
+
+def save_all(args: argparse.Namespace, scene, obj, last, rendering, signals: Signals, code: int) -> int:
+    """The .blend first (it holds the drawing), then each extra; every failure is one line and exit 1."""
+    import bpy
+
     first, final = (int(f) for f in obj.get("clipdraw_frames", (args.start_frame, args.start_frame)))
-    scene = bpy.context.scene
     background = last.drawing.background if last.drawing is not None else (1, 1, 1, 1)
-    rendering.configure(scene, args.engine, background, args.samples)
+    try:  # the render settings go into the .blend; without them the drawing is still worth saving
+        rendering.configure(scene, args.engine, background, args.samples)
+    except Exception as e:  # e.g. a render engine this Blender lacks
+        say(f"error: cannot set up --engine {args.engine}: {_first_line(e)}", error=True)
+        code = EXIT_FAILED
     scene.frame_start, scene.frame_end = first, final
     scene.frame_set(final)
     out = os.path.abspath(args.out)
-    os.makedirs(os.path.dirname(out), exist_ok=True)
-    bpy.ops.wm.save_as_mainfile(filepath=out, compress=True)
-    print(f"render.py: wrote {out} ('{obj.name}', frames {first}-{final})", flush=True)
-    if args.render:
-        path = rendering.render_still(scene, os.path.abspath(args.render), final)
-        print(f"render.py: rendered frame {final} to {path}", flush=True)
+    try:
+        _save_blend(bpy, out)
+        say(f"wrote {out} ('{obj.name}', frames {first}-{final})")
+    except (OSError, RuntimeError) as e:
+        rescue_blend(bpy, out, e)
+        code = EXIT_FAILED
+    if args.drawing and last.drawing is not None:
+        if _write(lambda: last.drawing.save(args.drawing), "--drawing", args.drawing):
+            say(f"wrote the drawing to {args.drawing}")
+        else:
+            code = EXIT_FAILED
+    if signals.signum is not None:
+        if args.render or args.animation:
+            say(f"skipped --render and --animation: stopped by {signal_name(signals.signum)}", error=True)
+        return code if code != EXIT_OK else signals.code  # a failed write matters more
+    if args.render and not render_still(rendering, scene, os.path.abspath(args.render), final):
+        code = EXIT_FAILED
     if args.animation:
-        folder = os.path.abspath(args.animation)
-        os.makedirs(folder, exist_ok=True)
-        rendering.render_frames(scene, folder, first, final)
-        print(f"render.py: rendered frames {first}-{final} into {folder}", flush=True)
+        done = render_frames(rendering, scene, os.path.abspath(args.animation), first, final, signals)
+        if signals.signum is not None:
+            return code if code != EXIT_OK else signals.code
+        code = code if done else EXIT_FAILED
     return code
 
 
+def rescue_blend(bpy, out: str, error: BaseException) -> None:
+    """--out stopped taking files during the run (removed, disk full): save the drawing elsewhere."""
+    reason = error.strerror if isinstance(error, OSError) and error.strerror else _first_line(error)
+    try:
+        rescued = os.path.join(tempfile.mkdtemp(prefix="render-py-rescued-"), os.path.basename(out))
+        _save_blend(bpy, rescued)
+    except (OSError, RuntimeError):
+        say(f"error: cannot write --out {out!r}: {reason}; nor a copy in a temporary folder", error=True)
+        return
+    say(f"error: cannot write --out {out!r}: {reason}; the drawing is saved in {rescued}", error=True)
+
+
+def _save_blend(bpy, out: str) -> None:
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    bpy.ops.wm.save_as_mainfile(filepath=out, compress=True)
+    if not os.path.isfile(out):
+        raise OSError(f"Blender did not write {out}")
+
+
+def _write(action, option: str, path: str) -> bool:
+    """Run one write; a failure is one line on stderr. True if it was written."""
+    try:
+        action()
+        return True
+    except (OSError, RuntimeError) as e:
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else _first_line(e)
+        say(f"error: cannot write {option} {path!r}: {reason}", error=True)
+        return False
+
+
+def render_still(rendering, scene, path: str, frame: int) -> bool:
+    if not _write(lambda: _render_to(rendering, scene, path, frame), "--render", path):
+        return False
+    say(f"rendered frame {frame} to {path}")
+    return True
+
+
+def render_frames(rendering, scene, folder: str, first: int, last: int, signals: Signals) -> bool:
+    """Every frame as ``frame_NNNN.png``, one render at a time so that a signal stops between frames."""
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as e:
+        say(f"error: cannot write --animation {folder!r}: {e.strerror or e}", error=True)
+        return False
+    for frame in range(first, last + 1):
+        if signals.signum is not None:
+            say(f"stopped by {signal_name(signals.signum)} after frame {frame - 1}: frames {first}-{frame - 1} "
+                f"are in {folder}", error=True)
+            return False
+        path = os.path.join(folder, f"frame_{frame:04d}.png")
+        if not _write(lambda p=path, f=frame: _render_to(rendering, scene, p, f), "--animation", path):
+            return False
+    say(f"rendered frames {first}-{last} into {folder}")
+    return True
+
+
+def _render_to(rendering, scene, path: str, frame: int) -> None:
+    """Render ``frame`` to ``path``. Blender only prints when it cannot write an image: a new file must be there."""
+    before = _stamp(path)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    rendering.render_still(scene, path, frame)
+    after = _stamp(path)
+    if after is None or after == before:
+        raise OSError(f"Blender wrote no image to {path}")
+
+
+def _stamp(path: str) -> tuple[int, int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_size
+
+
+def _first_line(e: object) -> str:
+    text = str(e).strip().removeprefix("Error: ")
+    return (text.splitlines() or [type(e).__name__])[0][:300]
+
+
 def main(argv: list[str] | None = None) -> int:
+    signals = Signals()
+    signals.install()  # first of all: a Ctrl-C while Blender loads must not end in a traceback
     args = parse(script_args(sys.argv if argv is None else argv))
-    return run(args)
+    stopped = signals.stopped("before the drawing started")
+    if stopped is not None:
+        return stopped
+    try:
+        return run(args, signals)
+    except Exception as e:  # a bug: one line (the traceback with SYNTH_CORE_DEBUG=1)
+        if os.environ.get("SYNTH_CORE_DEBUG"):
+            import traceback
+
+            traceback.print_exc()
+        say(f"error: internal error: {type(e).__name__}: {_first_line(e)} (SYNTH_CORE_DEBUG=1 shows the "
+            "traceback)", error=True)
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())

@@ -7,20 +7,35 @@ through ``jobs.run_events``; this module only prints and writes files.
 from __future__ import annotations
 
 import argparse
-import signal
+import math
 import sys
-import threading
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
-from .encoders import DEFAULT_MODEL
+from .interrupts import Interrupted, StopOnSignals, signal_name
+from .request import DEFAULT_MODEL
+
+if TYPE_CHECKING:  # torch-free, but loaded only when a run needs them
+    from .events import Done
+    from .outputs import RunRecorder
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CANCELLED = 0, 1, 2, 130
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line, exit 2
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {' '.join(message.split())} (see --help)\n")
+
+
+def _scale(text: str) -> float:
+    """--scale: a finite number above 0, refused while parsing (before any work is done)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number above 0, got {text!r}")
+    return value
 
 
 def _run_options(p: argparse.ArgumentParser, strokes: int, steps: int, augs: str) -> None:
@@ -37,7 +52,11 @@ def _run_options(p: argparse.ArgumentParser, strokes: int, steps: int, augs: str
     p.add_argument("--augmentations", type=int, default=None, metavar="N", help=f"augmented copies per step (default {augs})")
     p.add_argument("--snapshot-every", type=int, default=10, metavar="K", help="keep a snapshot every K steps")
     p.add_argument("--cache-dir", default=None, help="where model weights are looked for / downloaded")
-    p.add_argument("--scale", type=float, default=1.0, help="PNG size as a multiple of the canvas (default 1)")
+    p.add_argument("--scale", type=_scale, default=1.0,
+                   help="PNG size as a multiple of the canvas (default 1; at most 16384 px a side)")
+    p.add_argument("--tidy", action=argparse.BooleanOptionalAction, default=None,
+                   help="after the run, remove the strokes that do not help and fine-tune the rest "
+                        "(default: the method's own setting)")
     p.add_argument("--no-video", action="store_true", help="skip process.gif")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -78,12 +97,13 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("render", help="render a saved drawing (.json or .svg) to PNG")
     r.add_argument("drawing", type=Path, help="drawing.json or an SVG of stroked paths")
     r.add_argument("--out", required=True, type=Path, help="PNG file to write")
-    r.add_argument("--scale", type=float, default=1.0, help="size as a multiple of the canvas (default 1)")
+    r.add_argument("--scale", type=_scale, default=1.0,
+                   help="size as a multiple of the canvas (default 1; at most 16384 px a side)")
     return p
 
 
 def _fail(message: str, code: int) -> int:
-    print(f"synth_core: error: {message}", file=sys.stderr)
+    print(f"synth_core: error: {' '.join(message.split())}", file=sys.stderr)  # always one line
     return code
 
 
@@ -97,100 +117,147 @@ def _request(args: argparse.Namespace) -> dict:
                    style_strength=args.strength, style_weights=args.style_weights)
     else:
         req.update(method="clipasso", image=str(args.image), seeds=args.seeds, mask=not args.no_mask)
-    for key in ("strokes", "steps", "augmentations"):
+    for key in ("strokes", "steps", "augmentations", "tidy"):
         if getattr(args, key) is not None:
             req[key] = getattr(args, key)
     return req
 
 
-class _StopOnSigint:
-    """First Ctrl-C asks the run to stop after the current step; a second one aborts."""
-
-    def __init__(self) -> None:
-        self.flag = threading.Event()
-        self._old = None
-
-    def __enter__(self) -> "_StopOnSigint":
-        if threading.current_thread() is threading.main_thread():
-            self._old = signal.signal(signal.SIGINT, self._handle)
-        return self
-
-    def _handle(self, signum, frame) -> None:
-        if self.flag.is_set():
-            raise KeyboardInterrupt
-        self.flag.set()
-        print("\nstopping after this step (Ctrl-C again to abort)...", file=sys.stderr)
-
-    def __exit__(self, *exc) -> None:
-        if self._old is not None:
-            signal.signal(signal.SIGINT, self._old)
+def _say_stopping(signum: int) -> None:
+    print(f"\n{signal_name(signum)}: stopping after this step (Ctrl-C again to abort)...", file=sys.stderr,
+          flush=True)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    """draw / style / sketch. SIGINT and SIGTERM stop after the current step and write everything
+    (exit 130 / 143); before the run has started, or on a second Ctrl-C, they abort at once."""
+    with StopOnSignals(on_stop=_say_stopping) as signals:
+        try:
+            return _run(args, signals)
+        except Interrupted as e:
+            what = "aborted" if signals.keeping else "interrupted before the run started"
+            return _fail(f"{what} by {e.name}: nothing was written", e.code)
+
+
+def _run(args: argparse.Namespace, signals: StopOnSignals) -> int:
     from tqdm import tqdm
 
     from .errors import BadRequest, SynthError
-    from .events import Done, Progress, Snapshot, Started, Warning
+    from .events import Done, Progress, Snapshot, Started, WarningEvent
     from .jobs import parse_request, run_events
-    from .outputs import RunRecorder, check_writable
+    from .outputs import RunRecorder, check_writable, scale_problem
 
-    if args.scale <= 0:
-        return _fail("--scale must be positive", EXIT_USAGE)
     try:
         req = parse_request(_request(args))
-        out_dir = check_writable(args.out)
+        problem = scale_problem(args.canvas, args.scale)  # the PNG size, refused before the run
+        if problem:
+            raise BadRequest(problem)
+        out_dir = check_writable(args.out, inputs=(req.image, req.style_image))
     except BadRequest as e:
         return _fail(str(e), EXIT_USAGE)
     recorder = RunRecorder(out_dir, video=not args.no_video)
     bar = None
     try:
-        with _StopOnSigint() as stop:
-            for ev in run_events(req, stop.flag.is_set):
-                if isinstance(ev, Started):
-                    what = repr(req.prompt) if req.method != "clipasso" else req.image
-                    print(f"{ev.method}: {what} with {ev.model} on {ev.device}, {ev.steps} steps",
-                          file=sys.stderr)
-                    bar = tqdm(total=ev.steps, disable=args.quiet, unit="step", dynamic_ncols=True)
-                elif isinstance(ev, Warning):
-                    (bar.write if bar else print)(f"warning: {ev.message}", file=sys.stderr)
-                elif isinstance(ev, Progress):
-                    bar.update(ev.step - bar.n)
-                    if ev.loss is not None:
-                        bar.set_postfix(loss=f"{ev.loss:.3f}", sim=f"{ev.similarity:.3f}", refresh=False)
-                elif isinstance(ev, Snapshot):
-                    recorder.snapshot(ev.step, ev.picture)
-                elif isinstance(ev, Done):
-                    if bar:
-                        bar.close()
-                    files = recorder.finish(ev.picture, args.scale)
-                    state = "stopped early at" if ev.cancelled else "finished"
-                    print(f"{state} step {ev.step}; wrote " + ", ".join(sorted(files.values())), file=sys.stderr)
-                    return EXIT_CANCELLED if ev.cancelled else EXIT_OK
+        for ev in run_events(req, signals.flag.is_set):
+            if isinstance(ev, Started):
+                signals.keeping = True
+                what = repr(req.prompt) if req.method != "clipasso" else req.image
+                print(f"{ev.method}: {what} with {ev.model} on {ev.device}, {ev.steps} steps",
+                      file=sys.stderr)
+                bar = tqdm(total=ev.steps, disable=args.quiet, unit="step", dynamic_ncols=True)
+            elif isinstance(ev, WarningEvent):
+                (bar.write if bar else print)(f"warning: {ev.message}", file=sys.stderr)
+            elif isinstance(ev, Progress):
+                bar.update(ev.step - bar.n)
+                if ev.loss is not None:
+                    bar.set_postfix(loss=f"{ev.loss:.3f}", sim=f"{ev.similarity:.3f}", refresh=False)
+            elif isinstance(ev, Snapshot):
+                recorder.snapshot(ev.step, ev.picture)
+            elif isinstance(ev, Done):
+                if bar:
+                    bar.close()
+                signals.holding = True  # the files are written whatever comes now
+                return _write_results(recorder, ev, args.scale, signals.code)
     except BadRequest as e:
         return _fail(str(e), EXIT_USAGE)
     except SynthError as e:
         return _fail(str(e), EXIT_FAILED)
+    except Exception as e:  # a bug or the environment: one line (the traceback with SYNTH_CORE_DEBUG=1)
+        return _internal(e)
     finally:
         if bar:
             bar.close()
     return _fail("the run ended without a result", EXIT_FAILED)
 
 
-def cmd_render(args: argparse.Namespace) -> int:
-    from .drawing import Drawing, DrawingFormatError, atomic_write_bytes
-    from .outputs import png_bytes
-    from .rasterize import render_drawing
+def _write_results(recorder: RunRecorder, done: Done, scale: float, signal_code: int | None) -> int:
+    """The run's files; a stopped run exits with the signal's code once they are written.
 
-    if args.scale <= 0:
-        return _fail("--scale must be positive", EXIT_USAGE)
+    If the output folder stopped taking files during the run (removed, disk full), the results go
+    to a new temporary folder instead: hours of work are not lost to a full disk.
+    """
+    recorder.snapshot(done.step, done.picture)  # the final drawing ends the record
     try:
-        drawing = Drawing.load(args.drawing)
+        files = recorder.finish(done.picture, scale)
+    except OSError as e:
+        return _rescue(recorder, done, scale, f"{e.strerror or e}")
+    state = "stopped early at" if done.cancelled else "finished"
+    print(f"{state} step {done.step}; wrote " + ", ".join(sorted(files.values())), file=sys.stderr)
+    if not done.cancelled:
+        return EXIT_OK
+    return signal_code or EXIT_CANCELLED
+
+
+def _rescue(recorder: RunRecorder, done: Done, scale: float, reason: str) -> int:
+    import dataclasses
+    import tempfile
+
+    try:
+        folder = tempfile.mkdtemp(prefix="synth_core-rescued-")
+        dataclasses.replace(recorder, out_dir=Path(folder)).finish(done.picture, scale)
+    except OSError:
+        return _fail(f"cannot write the results to {recorder.out_dir} ({reason}), nor to a temporary folder",
+                     EXIT_FAILED)
+    return _fail(f"cannot write the results to {recorder.out_dir} ({reason}); they are in {folder}", EXIT_FAILED)
+
+
+def _internal(e: Exception) -> int:
+    import os
+    import traceback
+
+    if os.environ.get("SYNTH_CORE_DEBUG"):
+        traceback.print_exc()
+    first = (str(e).strip().splitlines() or [""])[0][:300]
+    return _fail(f"internal error: {type(e).__name__}: {first} (SYNTH_CORE_DEBUG=1 shows the traceback)", EXIT_FAILED)
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    """Drawing file -> PNG. Bad input exits 2 before anything is written; the target is only ever
+    replaced whole, and never when it is the input itself or not a regular file."""
+    from . import formats
+    from .drawing import DrawingFormatError, atomic_write_bytes
+    from .files import UnwritableTarget, check_target, same_file
+    from .outputs import png_bytes, render_rgba, scale_problem
+
+    if same_file(args.drawing, args.out):
+        return _fail(f"--out {str(args.out)!r} is the drawing itself: choose another file", EXIT_USAGE)
+    try:
+        check_target(args.out)
+    except UnwritableTarget as e:
+        return _fail(f"cannot write {e.filename}: {e.strerror}", EXIT_USAGE)
+    try:
+        drawing = formats.load(args.drawing)
     except DrawingFormatError as e:
         return _fail(str(e), EXIT_USAGE)
-    if max(drawing.width, drawing.height) * args.scale > 16384:
-        return _fail("the image would be larger than 16384 px: lower --scale", EXIT_USAGE)
+    problem = scale_problem(max(drawing.width, drawing.height), args.scale)
+    if problem:
+        return _fail(problem, EXIT_USAGE)
     try:
-        atomic_write_bytes(args.out, png_bytes(render_drawing(drawing, args.scale)))
+        png = png_bytes(render_rgba(drawing, args.scale))
+    except (RuntimeError, ValueError, MemoryError) as e:  # DrawingFormatError included
+        return _fail(f"cannot render {args.drawing}: {type(e).__name__}: {str(e)[:160]}", EXIT_FAILED)
+    try:
+        atomic_write_bytes(args.out, png)
     except OSError as e:
         return _fail(f"cannot write {args.out}: {e.strerror or e}", EXIT_FAILED)
     print(f"wrote {args.out}", file=sys.stderr)

@@ -2,33 +2,89 @@
 
 Every file is written atomically (temporary name, then rename), so an interrupted run never
 leaves half a file; the snapshot log is collected in memory-light form and written at the end.
+The output directory and the names the run will write are checked before the run starts, and
+at the end one file that cannot be written does not stop the others (the drawing comes first).
 """
 
 from __future__ import annotations
 
 import io
 import json
+import math
 import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
-from .drawing import Drawing, atomic_write_bytes, atomic_write_text
+from .drawing import Drawing, atomic_write_bytes
 from .events import Picture, picture_to_wire
+from .files import UnwritableTarget, check_target, same_file
+
+RUN_FILES = ("drawing.json", "drawing.svg", "drawing.png", "snapshots.jsonl", "process.gif")
+MAX_PNG_SIDE = 16384  # the largest PNG a drawing is rendered to (--scale is refused beyond it)
+TILE = 1024  # bigger renders go tile by tile: the rasterizer's memory grows with the inked area
 
 
-def check_writable(directory: str | os.PathLike) -> Path:
-    """Create ``directory`` and prove it takes files, before hours of work go into it."""
+def scale_problem(side: int, scale: float) -> str | None:
+    """Why a drawing ``side`` px on its long side cannot be rendered at ``scale``, or None."""
+    if not (math.isfinite(scale) and scale > 0):
+        return f"--scale must be a finite number above 0, got {scale}"
+    px = side * scale
+    if px > MAX_PNG_SIDE:
+        return f"--scale {scale:g} makes a {px:.0f} px image: over {MAX_PNG_SIDE} px, lower --scale"
+    if round(px) < 1:
+        return f"--scale {scale:g} makes the image smaller than 1 px, raise --scale"
+    return None
+
+
+def render_rgba(drawing: Drawing, scale: float = 1.0) -> np.ndarray:
+    """RGBA uint8 (H, W, 4) of ``drawing`` at ``scale``; large images are rendered in tiles.
+
+    Pixels are independent in the rasterizer, so a tile is the drawing shifted onto a small
+    canvas; this bounds memory for big PNGs (at most a 1/255 rounding difference at a few pixels).
+    """
+    from .rasterize import render_drawing
+
+    d = drawing.scaled(scale) if scale != 1.0 else drawing
+    if max(d.width, d.height) <= TILE:
+        return render_drawing(d)
+    out = np.empty((d.height, d.width, 4), np.uint8)
+    for y0 in range(0, d.height, TILE):
+        for x0 in range(0, d.width, TILE):
+            w, h = min(TILE, d.width - x0), min(TILE, d.height - y0)
+            tile = Drawing(w, h, d.points - np.array([x0, y0]), d.segments, d.widths, d.rgba, d.background)
+            out[y0 : y0 + h, x0 : x0 + w] = render_drawing(tile)
+    return out
+
+
+def check_writable(directory: str | os.PathLike, names: tuple[str, ...] = RUN_FILES,
+                   inputs: tuple[str | os.PathLike | None, ...] = ()) -> Path:
+    """Create ``directory`` and prove it takes files, before hours of work go into it.
+
+    Also refuses a run whose outputs would have to replace a directory, a pipe or a device
+    (``names`` in ``directory``), or one of the run's own ``inputs`` (a photo named
+    drawing.png in the output directory): better now than after the run, with nothing written.
+    """
+    from .errors import BadRequest
+
     path = Path(directory)
     try:
         path.mkdir(parents=True, exist_ok=True)
-        probe = path / ".write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
+        fd, probe = tempfile.mkstemp(prefix=".write-test.", dir=path)  # a fresh name: never a user's file
+        os.close(fd)
+        os.unlink(probe)
+        for name in names:
+            check_target(path / name)
+            for source in filter(None, inputs):
+                if same_file(path / name, source):
+                    raise BadRequest(f"the run would overwrite its own input {str(source)!r} with {name}: "
+                                     "choose another output directory")
+    except UnwritableTarget as e:
+        raise BadRequest(f"cannot write {e.filename}: {e.strerror}") from None
     except OSError as e:
-        from .errors import BadRequest
-
         raise BadRequest(f"cannot write to output directory {str(path)!r}: {e.strerror or e}") from None
     return path
 
@@ -87,18 +143,42 @@ class RunRecorder:
             self.frames.append(picture_rgb(picture, self.gif_size))
 
     def finish(self, picture: Picture, scale: float = 1.0) -> dict[str, str]:
-        """Write everything; returns {kind: path}."""
-        out: dict[str, Path] = {}
+        """Write everything; returns {kind: path}.
+
+        Each file is attempted even when an earlier one failed, the drawing itself first, so a
+        full disk or a bad name costs the files it touches, not the run; then one SynthError
+        lists what could not be written and what was.
+        """
+        from .errors import SynthError
+
+        jobs = self._jobs(picture, scale)
+        out: dict[str, str] = {}
+        failed: list[str] = []
+        for kind, path, make in jobs:
+            try:
+                out[kind] = str(atomic_write_bytes(path, make()))
+            except (OSError, RuntimeError, ValueError, MemoryError) as e:
+                reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)[:120]
+                failed.append(f"{path.name} ({reason or type(e).__name__})")
+        if failed:
+            wrote = f"; wrote {', '.join(sorted(out.values()))}" if out else ""
+            raise SynthError(f"could not write {', '.join(failed)}{wrote}")
+        return out
+
+    def _jobs(self, picture: Picture, scale: float) -> list[tuple[str, Path, Callable[[], bytes]]]:
+        """(kind, path, bytes maker) for every file of the run, most precious first."""
+        d = self.out_dir
+        jobs: list[tuple[str, Path, Callable[[], bytes]]] = []
         if isinstance(picture, Drawing):
-            from .rasterize import render_drawing
             from .svg import to_svg
 
-            out["json"] = picture.save(self.out_dir / f"{self.name}.json")
-            out["svg"] = atomic_write_text(self.out_dir / f"{self.name}.svg", to_svg(picture))
-            out["png"] = atomic_write_bytes(self.out_dir / f"{self.name}.png", png_bytes(render_drawing(picture, scale)))
+            jobs += [("json", d / f"{self.name}.json", lambda: picture.to_json().encode("utf-8")),
+                     ("svg", d / f"{self.name}.svg", lambda: to_svg(picture).encode("utf-8")),
+                     ("png", d / f"{self.name}.png", lambda: png_bytes(render_rgba(picture, scale)))]
         else:
-            out["png"] = atomic_write_bytes(self.out_dir / f"{self.name}.png", png_bytes(picture))
-        out["snapshots"] = atomic_write_text(self.out_dir / "snapshots.jsonl", "\n".join(self.lines) + "\n")
+            jobs.append(("png", d / f"{self.name}.png", lambda: png_bytes(picture)))
+        jobs.append(("snapshots", d / "snapshots.jsonl",
+                     lambda: ("\n".join(self.lines) + "\n").encode("utf-8")))
         if self.video and self.frames:
-            out["gif"] = atomic_write_bytes(self.out_dir / "process.gif", gif_bytes(self.frames))
-        return {k: str(v) for k, v in out.items()}
+            jobs.append(("gif", d / "process.gif", lambda: gif_bytes(self.frames)))
+        return jobs

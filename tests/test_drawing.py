@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 
-from synth_core.drawing import Drawing, DrawingFormatError, Stroke, cubic_points
+from synth_core.drawing import Drawing, DrawingFormatError, Stroke
 from synth_core.svg import parse_path_data, read_svg, to_svg, write_svg
 
 
@@ -94,13 +94,6 @@ def test_svg_reader_styles_and_errors(tmp_path):
     (tmp_path / "c.svg").write_text("<svg")
     with pytest.raises(DrawingFormatError, match="cannot read SVG"):
         read_svg(tmp_path / "c.svg")
-
-
-def test_cubic_points_hits_the_control_polygon_ends():
-    ctrl = np.array([[0, 0], [1, 2], [3, 2], [4, 0], [5, -2], [7, -2], [8, 0]], dtype=float)
-    pts = cubic_points(ctrl, 5)
-    assert pts.shape == (9, 2)
-    assert np.allclose(pts[0], ctrl[0]) and np.allclose(pts[4], ctrl[3]) and np.allclose(pts[-1], ctrl[-1])
 
 
 def test_saving_is_atomic(tmp_path, monkeypatch):

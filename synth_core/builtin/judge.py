@@ -19,7 +19,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import checkpoint
-from .shapes import COLOURS, SHAPES
+from .vocabulary import COLOURS, SHAPES
 
 SHAPE_CLASSES = (*SHAPES, "none")
 
@@ -77,8 +77,7 @@ class Judge:
     def load(cls, device: torch.device | str = "cpu", path: str | Path = checkpoint.JUDGE_FILE) -> "Judge":
         what = "judge"
         ckpt = checkpoint.load(path, what)
-        net = ConvTransformer(checkpoint.config_from(ckpt, JudgeConfig, path, what))
-        checkpoint.load_state(net, ckpt, path, what)
+        net = checkpoint.build(ConvTransformer, checkpoint.config_from(ckpt, JudgeConfig, path, what), ckpt, path, what)
         return cls(net, device, ckpt.get("meta"))
 
     def _prepare(self, images: torch.Tensor) -> torch.Tensor:

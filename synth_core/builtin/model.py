@@ -1,7 +1,7 @@
 """The built-in image-text model: a tiny CLIP-style pair of encoders. An offline stand-in for CLIP, NOT CLIP.
 
 Trained by scripts/train_builtin.py on procedural drawings of six shapes in five colours
-(shapes.py) and it knows nothing else. It exists so that the whole CLIPDraw pipeline runs, and
+(synth_core/lab/shapes.py) and it knows nothing else. It exists so that the whole CLIPDraw pipeline runs, and
 can be judged, on machines that cannot download CLIP.
 
 Image tower: an optional fixed 2x2 average pool (a low-pass: pixel-level "adversarial confetti"
@@ -21,7 +21,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..encoders import Encoder
+from ..encoders.base import Encoder
 from . import checkpoint, tokenizer
 
 NAME = "builtin"
@@ -144,8 +144,7 @@ class BuiltinEncoder(Encoder):
         cfg = checkpoint.config_from(ckpt, ModelConfig, path, what)
         if cfg.vocab != tokenizer.VOCAB:
             raise MissingWeights(f"{path} was trained with another vocabulary ({checkpoint.RETRAIN})")
-        model = ToyClip(cfg)
-        checkpoint.load_state(model, ckpt, path, what)
+        model = checkpoint.build(ToyClip, cfg, ckpt, path, what)
         return cls(model, device, ckpt.get("meta"))
 
     @torch.no_grad()

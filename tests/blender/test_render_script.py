@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import os
+import re
+import shutil
+import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
 from common import ROOT
+
+from synth_core import letterbox
 
 SCRIPT = ROOT / "scripts" / "render.py"
 
@@ -148,6 +156,101 @@ def test_sketch_end_to_end_lines_up_with_its_source_image(tmp_path, builtin_mode
     # the camera render is pixel-aligned with the canvas: its ink sits where the engine put the disc
     rgb = read_png(out / "final.png")
     ys, xs = np.nonzero(inked(rgb))
-    x0, y0, nw, nh = placement.fit_square_rect(96, 64, 64)
+    x0, y0, nw, nh = letterbox.fit_square_rect(96, 64, 64)
     disc = np.array([x0 + (centre[0] + 0.5) * nw / 96, y0 + (centre[1] + 0.5) * nh / 64])
     assert len(xs) > 20 and np.linalg.norm([xs.mean() + 0.5, ys.mean() + 0.5] - disc) < 4
+
+
+def _wait_for_a_step(proc: subprocess.Popen, seen: list[str]) -> None:
+    """Read render.py's stdout until the run has made at least one optimisation step."""
+    for line in proc.stdout:
+        seen.append(line)
+        if re.search(r"step [1-9]\d*/100000", line):
+            return
+    raise AssertionError("render.py ended before its first step:\n" + "".join(seen[-20:]))
+
+
+@pytest.mark.parametrize("runner", ["in-process", "subprocess"])
+def test_sigterm_stops_after_the_step_and_saves_the_drawing_so_far(tmp_path, builtin_model, runner):
+    """What ``timeout``, ``kill`` and render farms send: the .blend and --drawing keep the drawing so far,
+    renders are skipped, exit code 143, one line per problem and no traceback."""
+    import bpy
+
+    if runner == "in-process" and importlib.util.find_spec("torch") is None:
+        pytest.skip("no torch in this Python: the in-process runner cannot run here")
+    out = tmp_path / "stopped.blend"
+    proc = subprocess.Popen(
+        [sys.executable, str(SCRIPT), "--", "--prompt", "a red circle", "--model", "builtin", "--strokes", "4",
+         "--steps", "100000", "--canvas", "32", "--snapshot-every", "1", "--out", str(out), "--drawing",
+         str(tmp_path / "stopped.json"), "--render", str(tmp_path / "never.png"), "--runner", runner,
+         "--python", builtin_model, "--threads", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen: list[str] = []
+    try:
+        _wait_for_a_step(proc, seen)
+        proc.send_signal(signal.SIGTERM)
+        rest, err = proc.communicate(timeout=300)
+    finally:
+        proc.kill()
+    assert proc.returncode == 143, "".join(seen) + rest + err
+    assert "Traceback" not in err and "skipped --render" in err
+    assert not (tmp_path / "never.png").exists()
+    bpy.ops.wm.open_mainfile(filepath=str(out))
+    (obj,) = [o for o in bpy.data.objects if "clipdraw_prompt" in o]
+    assert obj["clipdraw_cancelled"] and 1 <= obj["clipdraw_step"] < 100000
+    assert len(json.loads((tmp_path / "stopped.json").read_text())["strokes"]) == 4
+
+
+def test_an_out_folder_that_breaks_during_the_run_does_not_lose_the_drawing(tmp_path, builtin_model):
+    """Checked at the start, gone by the end (here: a file where the folder was): the .blend is saved in
+    a temporary folder instead, the other outputs are still written, one line says where, exit 1."""
+    import bpy
+
+    folder = tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, str(SCRIPT), "--", "--prompt", "a red circle", "--model", "builtin", "--strokes", "4",
+         "--steps", "100000", "--canvas", "32", "--out", str(folder / "lost.blend"), "--drawing",
+         str(tmp_path / "kept.json"), "--runner", "subprocess", "--python", builtin_model, "--threads", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for_a_step(proc, [])
+        folder.write_text("a file where the output folder was\n")
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=300)
+    finally:
+        proc.kill()
+    assert proc.returncode == 1 and "Traceback" not in err, err
+    (line,) = [ln for ln in err.splitlines() if "--out" in ln]
+    rescued = line.rsplit("the drawing is saved in ", 1)[1].strip()
+    try:
+        bpy.ops.wm.open_mainfile(filepath=rescued)
+        assert [o for o in bpy.data.objects if "clipdraw_prompt" in o]
+    finally:
+        shutil.rmtree(os.path.dirname(rescued), ignore_errors=True)
+    assert json.loads((tmp_path / "kept.json").read_text())["format"] == "drawing"
+
+
+def _wait_for_handlers(pid: int, timeout: float = 60) -> None:
+    """Until the script catches SIGTERM (Linux: SigCgt in /proc/PID/status; elsewhere a pause)."""
+    status = f"/proc/{pid}/status"
+    deadline = time.monotonic() + timeout
+    while os.path.exists(status) and time.monotonic() < deadline:
+        with open(status) as f:
+            caught = [ln.split()[1] for ln in f if ln.startswith("SigCgt:")]
+        if caught and int(caught[0], 16) >> (signal.SIGTERM - 1) & 1:
+            return
+        time.sleep(0.01)
+    time.sleep(0.5)
+
+
+def test_ctrl_c_before_the_run_writes_nothing_and_exits_130(tmp_path):
+    out = tmp_path / "never.blend"
+    proc = subprocess.Popen([sys.executable, str(SCRIPT), "--", "--prompt", "a red circle", "--model", "builtin",
+                             "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for_handlers(proc.pid)
+    proc.send_signal(signal.SIGINT)  # Blender is still loading
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    lines = [ln for ln in err.splitlines() if ln.strip() and "Freeing memory" not in ln]
+    assert len(lines) == 1 and "stopped by SIGINT before the drawing started" in lines[0], err
+    assert not out.exists()
