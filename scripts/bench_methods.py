@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from synth_core.builtin.shapes import render_shape  # noqa: E402
+from synth_core.lab.shapes import render_shape  # noqa: E402
 from synth_core.clipasso import Clipasso, ClipassoConfig  # noqa: E402
 from synth_core.clipdraw import ClipDraw, ClipDrawConfig, style_weight  # noqa: E402
 from synth_core.encoders import load_encoder, resolve_device  # noqa: E402

@@ -22,9 +22,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from synth_core.builtin import checkpoint, shapes, training  # noqa: E402
+from synth_core.builtin import checkpoint  # noqa: E402
 from synth_core.builtin.judge import JudgeConfig  # noqa: E402
 from synth_core.builtin.model import LABEL, ModelConfig, parameter_count  # noqa: E402
+from synth_core.lab import shapes, training  # noqa: E402
 
 VERSION = 1
 MODEL_DEFAULTS = training.TrainConfig(steps=1800, images=30000, seed=0)

@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 import torch
 
-from synth_core.builtin import COLOURS, SHAPES, caption, load_builtin_encoder, load_judge, shapes, tokenizer
+from synth_core.builtin import COLOURS, SHAPES, caption, load_builtin_encoder, load_judge, tokenizer
 from synth_core.builtin.checkpoint import save
 from synth_core.builtin.judge import Judge
 from synth_core.builtin.model import BuiltinEncoder
+from synth_core.lab import shapes
 from synth_core.errors import MissingWeights
 
 SEED = 987_654  # not a training or held-out seed of scripts/train_builtin.py
@@ -160,7 +161,7 @@ def test_generator_is_deterministic_and_draws_what_it_says():
 
 # -- training and checkpoints ------------------------------------------------------------------------
 def _tiny_training(seed: int) -> dict[str, torch.Tensor]:
-    from synth_core.builtin import training
+    from synth_core.lab import training
 
     was = torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()
     try:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from .shapes import COLOURS, SHAPES, caption
+from .vocabulary import COLOURS, SHAPES, caption
 
 if TYPE_CHECKING:
     from .judge import Judge

@@ -12,7 +12,7 @@ from typing import Sequence
 
 import torch
 
-from .shapes import COLOURS, SCRIBBLE, SHAPES
+from .vocabulary import COLOURS, SCRIBBLE, SHAPES
 
 PAD, SOT, EOT, UNK = 0, 1, 2, 3
 SPECIALS = ("<pad>", "<sot>", "<eot>", "<unk>")

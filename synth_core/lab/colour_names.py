@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .vocabulary import COLOURS
+from ..builtin.vocabulary import COLOURS
 
 COLOUR_CLASSES = (*COLOURS, "other")
 OTHER = len(COLOURS)

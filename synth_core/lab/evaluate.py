@@ -16,14 +16,16 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from ..builtin.judge import Judge
 from ..clipdraw import ClipDraw, ClipDrawConfig
+from ..drawing import Drawing
 from ..encoders.base import Encoder
 from ..engine import optimise
 from ..events import Done
 from ..rasterize import over_background, rasterize
 from ..strokes import from_drawing
+from ..tidy import TidyConfig, quietly
 from .eye import PURITY_PASS, EyeVerdict, look
-from .judge import Judge
 from .shapes import caption
 
 if TYPE_CHECKING:
@@ -44,6 +46,7 @@ class Verdict:
     seconds: float
     image: np.ndarray  # RGB uint8 of the final drawing at the canvas size
     eye: EyeVerdict  # the person-like judge's verdict on the same image
+    strokes: int  # strokes in the drawing (fewer after the tidy pass)
 
     @property
     def colour_ok(self) -> bool:
@@ -64,21 +67,36 @@ def clean_similarity(encoder: Encoder, image: torch.Tensor, text: torch.Tensor) 
 
 def draw_and_judge(colour: str, shape: str, encoder: Encoder, judge: Judge, cfg: ClipDrawConfig = OFFLINE,
                    seed: int = 0) -> Verdict:
+    """Draw "a {colour} {shape}" and ask both judges what the drawing shows."""
+    return draw_judge_tidy(colour, shape, encoder, judge, cfg, seed)[0]
+
+
+def draw_judge_tidy(colour: str, shape: str, encoder: Encoder, judge: Judge, cfg: ClipDrawConfig = OFFLINE,
+                    seed: int = 0, tidy_cfg: TidyConfig | None = None) -> tuple[Verdict, Verdict | None]:
+    """The drawing's verdict, and with ``tidy_cfg`` also the verdict after the tidy pass on the same run."""
     t0 = time.perf_counter()
     run = ClipDraw(replace(cfg, seed=seed), encoder, caption(colour, shape))
     start = clean_similarity(encoder, run.render().detach(), run.text)
-    final = None
-    for ev in optimise(run, cfg.steps, snapshot_every=0):
-        if isinstance(ev, Done):
-            final = ev.picture
-    st = from_drawing(final, device=encoder.device)
-    image = over_background(rasterize(st, final.height, final.width), final.background)[:, :3].clamp(0, 1)
-    end = clean_similarity(encoder, image, run.text)
+    done = [ev for ev in optimise(run, cfg.steps, snapshot_every=0) if isinstance(ev, Done)][-1]
+    before = _verdict(done.picture, colour, shape, encoder, judge, run.text, start, time.perf_counter() - t0)
+    if tidy_cfg is None:
+        return before, None
+    t1 = time.perf_counter()
+    result = quietly(run, tidy_cfg, done.step)
+    after = _verdict(result.method.picture(), colour, shape, encoder, judge, run.text, start,
+                     before.seconds + time.perf_counter() - t1)
+    return before, after
+
+
+def _verdict(drawing: Drawing, colour: str, shape: str, encoder: Encoder, judge: Judge, text: torch.Tensor,
+             start: float, seconds: float) -> Verdict:
+    st = from_drawing(drawing, device=encoder.device)
+    image = over_background(rasterize(st, drawing.height, drawing.width), drawing.background)[:, :3].clamp(0, 1)
+    end = clean_similarity(encoder, image, text)
     (jc, js), = judge.predict(image)
     rgb = (image[0].permute(1, 2, 0).cpu().numpy() * 255 + 0.5).astype(np.uint8)
-    seconds = time.perf_counter() - t0  # the drawing's time, not the judging's
-    eye = look(rgb, colour, shape, final.background[:3])
-    return Verdict(colour, shape, jc, js, start, end, seconds, rgb, eye)
+    eye = look(rgb, colour, shape, drawing.background[:3])
+    return Verdict(colour, shape, jc, js, start, end, seconds, rgb, eye, len(drawing))
 
 
 GREEN, RED, GREY = (40, 170, 60), (210, 40, 40), (225, 225, 225)

@@ -11,7 +11,7 @@ how often the right caption beats every same-colour wrong-shape caption, and by 
   missing (the optimiser must be paid for finishing a shape);
 - ``scribble``: how often the shape's caption prefers the whole shape over a same-colour scribble.
 
-    python -m synth_core.builtin.robustness [--weights PATH] [--n 300]
+    python -m synth_core.lab.robustness [--weights PATH] [--n 300]
 """
 
 from __future__ import annotations
@@ -107,7 +107,7 @@ def check(encoder: Encoder, n: int = 300, seed: int = 424_242) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from .model import BuiltinEncoder
+    from ..builtin.model import BuiltinEncoder
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--weights", help="a builtin_clip.pt (default: the shipped one)")

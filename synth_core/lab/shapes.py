@@ -21,8 +21,8 @@ from typing import NamedTuple
 import numpy as np
 from PIL import Image, ImageDraw
 
+from ..builtin.vocabulary import COLOURS, NO_COLOUR, NONE, SCRIBBLE, SHAPES, caption  # noqa: F401  (re-exported)
 from .colour_names import classify
-from .vocabulary import COLOURS, NO_COLOUR, NONE, SCRIBBLE, SHAPES, caption  # noqa: F401  (re-exported)
 
 CLOSED = ("circle", "square", "triangle", "star")  # shapes that can be drawn broken or filled
 PALETTE = {

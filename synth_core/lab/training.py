@@ -20,10 +20,10 @@ import torch
 import torch.nn.functional as F
 
 from ..augment import AugmentConfig, identity_warp, sample_warps
+from ..builtin.judge import ConvTransformer, JudgeConfig
+from ..builtin.model import ModelConfig, ToyClip
+from ..builtin.tokenizer import tokenize
 from . import shapes
-from .judge import ConvTransformer, JudgeConfig
-from .model import ModelConfig, ToyClip
-from .tokenizer import tokenize
 
 Log = Callable[[str], None]
 
