@@ -23,13 +23,13 @@ to match; white is what the sketch and the image actually continue with).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 
 from .augment import AugmentConfig, apply_warps, sample_warps
 from .drawing import Drawing
-from .encoders import Encoder
+from .encoders.base import Encoder
 from .engine import StepResult
 from .rasterize import over_background, rasterize
 from .saliency import saliency, sample_starts, xdog_edges
@@ -64,15 +64,20 @@ class Clipasso:
     """A batch of seeds sketching one target image [1, 3, S, S] (optionally with an object mask)."""
 
     def __init__(self, cfg: ClipassoConfig, encoder: Encoder, target: torch.Tensor,
-                 mask: torch.Tensor | None = None, meta: dict | None = None) -> None:
+                 mask: torch.Tensor | None = None, meta: dict | None = None, init: StrokeTensors | None = None) -> None:
         self.cfg, self.encoder = cfg, encoder
         dev = encoder.device
         self.target = target.to(dev)
+        self.mask = mask
         self.layers = cfg.feature_layers if cfg.feature_layers is not None else encoder.feature_layers
         self.seeds = [cfg.seed + SEED_STRIDE * i for i in range(cfg.seeds)]
         self.aug_gens = [torch.Generator().manual_seed(s + 1_000_003) for s in self.seeds]
-        self.weight_map = self._init_weights(mask)
-        self.strokes = self._initial_strokes()
+        if init is None:
+            self.weight_map = self._init_weights(mask)
+            self.strokes = self._initial_strokes()
+        else:  # continue from given strokes (one per seed), as they are
+            self.strokes = StrokeTensors(init.points.detach().clone().to(dev), init.half_widths.detach().clone().to(dev),
+                                         init.colors.detach().clone().to(dev), init.topology.to(dev))
         self.strokes.points.requires_grad_(True)
         self.opt = torch.optim.Adam([self.strokes.points], lr=cfg.lr)
         B = cfg.seeds
@@ -213,6 +218,30 @@ class Clipasso:
             self.frozen[b] = bool(self.calm[b] >= 2)
             self.last_eval[b] = v
         return loss
+
+    # -- the tidy pass (synth_core.tidy): abstraction by removal ---------------------------
+    def tidy_strokes(self) -> StrokeTensors:
+        """The winning seed's best evaluated strokes (what ``picture`` shows)."""
+        b = self.best_seed
+        pts = self.best_points if torch.isfinite(self.best_loss[b]) else self.strokes.points.detach()
+        return StrokeTensors(pts[b : b + 1].detach(), self.strokes.half_widths[b : b + 1].detach(),
+                             self.strokes.colors[b : b + 1].detach(), self.strokes.topology)
+
+    @torch.no_grad()
+    def objective(self, strokes: StrokeTensors) -> torch.Tensor:
+        """CLIPasso's evaluation loss (clean pair, geometric + semantic) of B scenes."""
+        b = strokes.batch
+        layer = rasterize(strokes, self.cfg.canvas, self.cfg.canvas)
+        clean = self._clean(over_background(layer, (1.0, 1.0, 1.0, 1.0))[:, :3])
+        t_feats = [f.expand(b, *f.shape[1:]) for f in self.target_feats]
+        return self.losses(clean, self.target_emb.expand(b, -1), t_feats, b)[0]
+
+    def restart(self, strokes: StrokeTensors, steps: int) -> "Clipasso":
+        """One seed continuing from ``strokes`` (it keeps its seed's augmentation stream)."""
+        b = self.best_seed
+        cfg = replace(self.cfg, strokes=strokes.topology.num_strokes, steps=steps, seeds=1, seed=self.seeds[b],
+                      saliency_init=False)
+        return Clipasso(cfg, self.encoder, self.target, self.mask, self.meta, init=strokes)
 
     def finished(self) -> bool:
         return bool(self.frozen.all())

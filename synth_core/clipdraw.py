@@ -8,19 +8,23 @@ of the run, 4 augmented copies per step, loss = sum over copies of -cos(prompt) 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Sequence
 
 import torch
 
 from .augment import AugmentConfig, apply_warps, identity_warp, sample_warps
 from .drawing import Drawing
-from .encoders import Encoder
+from .encoders.base import Encoder
 from .engine import StepResult
 from .initialise import random_strokes
 from .losses import semantic_loss
 from .rasterize import over_background, rasterize
 from .strokes import StrokeTensors, to_drawing
+
+
+TIDY_VIEWS = 8  # fixed augmented copies per scene when the tidy pass weighs strokes
+TIDY_SEED = 7_919
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,7 @@ def style_weight(strength: float) -> float:
     """StyleCLIPDraw's user-facing strength 0-100 -> loss weight (50 -> 2.0)."""
     return 4.0 * strength / 100.0
 
+
 def points_lr_factor(cfg: ClipDrawConfig, t: int) -> float:
     """The reference anneal: step t (0-based) of ``cfg.steps`` -> multiplier of the points' rate."""
     factor = 1.0
@@ -64,23 +69,30 @@ class ClipDraw:
     """One CLIPDraw run: state (strokes, optimisers, random streams) and one step at a time."""
 
     def __init__(self, cfg: ClipDrawConfig, encoder: Encoder, prompt: str, negatives: Sequence[str] = (),
-                 meta: dict | None = None, style: Callable[[torch.Tensor], torch.Tensor] | None = None) -> None:
+                 meta: dict | None = None, style: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                 init: StrokeTensors | None = None) -> None:
         self.cfg = cfg
         self.encoder = encoder
         self.style = style  # image [B, 3, H, W] -> style loss [B] (StyleCLIPDraw)
-        self.last_style_loss: float | None = None
+        self.prompt, self.negative_prompts = prompt, tuple(negatives)
         dev = encoder.device
         texts = encoder.encode_text([prompt, *negatives]).detach()
         self.text, self.negatives = texts[:1], texts[1:]
-        init_gen = torch.Generator().manual_seed(cfg.seed)
         self.aug_gen = torch.Generator().manual_seed(cfg.seed + 1_000_003)
-        s = random_strokes(cfg.strokes, cfg.width, cfg.height, segments=cfg.segments, walk=cfg.walk,
-                           half_width=cfg.init_half_width, generator=init_gen, device=dev)
-        self.strokes = StrokeTensors(s.points.requires_grad_(), s.half_widths.requires_grad_(),
-                                     s.colors.requires_grad_(), s.topology)
-        self.opt_points = torch.optim.Adam([self.strokes.points], lr=cfg.lr_points)
-        self.opt_widths = torch.optim.Adam([self.strokes.half_widths], lr=cfg.lr_widths)
-        self.opt_colors = torch.optim.Adam([self.strokes.colors], lr=cfg.lr_colors)
+        s = init if init is not None else random_strokes(
+            cfg.strokes, cfg.width, cfg.height, segments=cfg.segments, walk=cfg.walk,
+            half_width=cfg.init_half_width, generator=torch.Generator().manual_seed(cfg.seed), device=dev)
+        self.strokes = StrokeTensors(s.points.detach().clone().to(dev).requires_grad_(),
+                                     s.half_widths.detach().clone().to(dev).requires_grad_(),
+                                     s.colors.detach().clone().to(dev).requires_grad_(), s.topology.to(dev))
+        self.opt = torch.optim.Adam([
+            {"params": [self.strokes.points], "lr": cfg.lr_points},
+            {"params": [self.strokes.half_widths], "lr": cfg.lr_widths},
+            {"params": [self.strokes.colors], "lr": cfg.lr_colors},
+        ])
+        # the points' rate anneals; widths and colours keep theirs (one factor per parameter group)
+        self.schedule = torch.optim.lr_scheduler.LambdaLR(
+            self.opt, [lambda t: points_lr_factor(cfg, t), lambda t: 1.0, lambda t: 1.0])
         self.meta = dict(meta or {})
 
     def render(self) -> torch.Tensor:
@@ -111,18 +123,19 @@ class ClipDraw:
             loss = loss + semantic.sum()
             sim = s.mean().item()
         if self.style is not None:
-            style_loss = self.style(image).sum()
-            self.last_style_loss = style_loss.detach().item()
-            loss = loss + cfg.style_weight * style_loss
+            loss = loss + cfg.style_weight * self.style(image).sum()
         return loss, sim
 
     def step(self, t: int) -> StepResult:
+        """One optimisation step; the schedule advances even when the step is skipped (it follows t)."""
+        try:
+            return self._update(t)
+        finally:
+            self.schedule.step()
+
+    def _update(self, t: int) -> StepResult:
         cfg = self.cfg
-        for g in self.opt_points.param_groups:
-            g["lr"] = cfg.lr_points * points_lr_factor(cfg, t)
-        opts = (self.opt_points, self.opt_widths, self.opt_colors)
-        for o in opts:
-            o.zero_grad(set_to_none=True)
+        self.opt.zero_grad(set_to_none=True)
         loss, sim = self.loss(t)
         params = (self.strokes.points, self.strokes.half_widths, self.strokes.colors)
         if not torch.isfinite(loss):
@@ -131,8 +144,7 @@ class ClipDraw:
         if not all(p.grad is None or torch.isfinite(p.grad).all() for p in params):
             return StepResult(None, note="non-finite gradients")
         backup = [p.detach().clone() for p in params]
-        for o in opts:
-            o.step()
+        self.opt.step()
         with torch.no_grad():
             self.strokes.half_widths.clamp_(*cfg.half_width_range)
             self.strokes.colors.clamp_(0.0, 1.0)
@@ -141,6 +153,36 @@ class ClipDraw:
                     p.copy_(b)
                 return StepResult(None, note="the update produced non-finite values and was undone")
         return StepResult(loss.detach().item(), sim)
+
+    # -- the tidy pass (synth_core.tidy) ------------------------------------------------------
+    def tidy_strokes(self) -> StrokeTensors:
+        return self.strokes.detach()
+
+    @torch.no_grad()
+    def objective(self, strokes: StrokeTensors) -> torch.Tensor:
+        """The loss of B scenes under fixed augmentations (the same for every call), per scene.
+
+        The semantic term is scaled to the run's number of copies so that it keeps its balance
+        with the style term, as in ``loss``.
+        """
+        cfg, size = self.cfg, self.encoder.input_size
+        image = over_background(rasterize(strokes, cfg.height, cfg.width), cfg.background)[:, :3]
+        warps = sample_warps(TIDY_VIEWS, cfg.width, cfg.height, size, cfg.augment,
+                             torch.Generator().manual_seed(cfg.seed + TIDY_SEED))
+        views = apply_warps(image, warps, size, fill=cfg.augment.fill)
+        semantic, _ = semantic_loss(self.encoder.encode_image(views), self.text, self.negatives,
+                                    cfg.negative_weight, copies=TIDY_VIEWS)
+        loss = semantic * max(1, cfg.augmentations) / TIDY_VIEWS
+        if self.style is not None:
+            loss = loss + cfg.style_weight * self.style(image)
+        return loss
+
+    def restart(self, strokes: StrokeTensors, steps: int) -> "ClipDraw":
+        """A short run from ``strokes`` at the points' final (annealed) learning rate."""
+        cfg = self.cfg
+        fine = replace(cfg, strokes=strokes.topology.num_strokes, steps=steps, anneal=(),
+                       lr_points=cfg.lr_points * points_lr_factor(cfg, cfg.steps - 1), clip_until=1.0)
+        return ClipDraw(fine, self.encoder, self.prompt, self.negative_prompts, self.meta, self.style, init=strokes)
 
     def picture(self) -> Drawing:
         return to_drawing(self.strokes, self.cfg.width, self.cfg.height, self.cfg.background, meta=self.meta)

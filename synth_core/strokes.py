@@ -73,6 +73,28 @@ class StrokeTensors:
         """The scenes ``idx`` of the batch (differentiable: gradients reach the whole batch)."""
         return StrokeTensors(self.points[idx], self.half_widths[idx], self.colors[idx], self.topology)
 
+    def keep(self, kept: torch.Tensor) -> "StrokeTensors":
+        """Only the strokes where ``kept`` [N] (bool) is true, in their order, with their own topology."""
+        kept = kept.to(torch.bool).cpu()
+        seg = self.topology.segments.cpu()
+        point_stroke = torch.repeat_interleave(torch.arange(len(seg)), 3 * seg + 1)
+        rows = torch.nonzero(kept[point_stroke]).flatten().to(self.points.device)
+        idx = torch.nonzero(kept).flatten().to(self.points.device)
+        topo = Topology.from_segments(seg[kept].numpy(), self.points.device)
+        return StrokeTensors(self.points.index_select(1, rows), self.half_widths.index_select(1, idx),
+                             self.colors.index_select(1, idx), topo)
+
+    def without_each(self, strokes: Sequence[int]) -> "StrokeTensors":
+        """Scene 0 once as it is, then once per stroke in ``strokes`` with that stroke hidden (alpha 0).
+
+        What the tidy pass measures: the same scene with one stroke fewer, batched.
+        """
+        n = len(strokes) + 1
+        colors = self.colors[:1].detach().expand(n, -1, -1).clone()
+        colors[torch.arange(1, n), torch.as_tensor(list(strokes), dtype=torch.long), 3] = 0.0
+        return StrokeTensors(self.points[:1].detach().repeat(n, 1, 1), self.half_widths[:1].detach().repeat(n, 1),
+                             colors, self.topology)
+
 
 def from_drawing(drawing: Drawing, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> StrokeTensors:
     """One-scene StrokeTensors of a Drawing (widths halved to the diffvg convention)."""
