@@ -80,7 +80,7 @@ def test_request_per_method_carries_only_that_methods_keys(settings):
     req = properties.request_from(settings, threads=3)
     assert req == {"method": "clipdraw", "prompt": "three lines", "negative": ["blurry", "dark"], "strokes": 3,
                    "steps": 8, "seed": 0, "canvas": [64, 64], "model": "ViT-B-32:openai", "device": "auto",
-                   "snapshot_every": 4, "threads": 3}
+                   "snapshot_every": 4, "threads": 3, "tidy": False}
 
     settings.method, settings.style_strength, settings.style_weights = "STYLE", 80, " UNTRAINED "
     req = properties.request_from(settings, images={"style_image": "/x/style.png"})
@@ -247,7 +247,7 @@ def feature_engine(canvas_point: tuple[float, float]):
         x, y = canvas_point
         pts = np.array([[x, y], [x + 3, y], [x + 6, y + 2], [x + 9, y + 4]])
         d = Drawing(size, size, pts, [1], [3.0], [[0, 0, 0, 1]], meta={"seed": 0, "seeds": [0], "eval_loss": [0.1]})
-        yield {"event": "started", "steps": 1}
+        yield {"event": "started", "protocol": engine_path.import_engine("wire").PROTOCOL_VERSION, "steps": 1}
         yield {"event": "done", "step": 1, "cancelled": False, "drawing": d.to_dict()}
 
     return run_job
