@@ -199,3 +199,22 @@ def test_missing_or_corrupt_weights_give_one_clear_line(tmp_path, encoder):
     save(judge_file, load_judge().net, load_judge().net.cfg, {})
     with pytest.raises(MissingWeights, match="another version|does not fit"):
         BuiltinEncoder.load("cpu", judge_file)
+
+
+def test_the_strict_colour_teacher_pays_only_for_ink_in_the_captions_colour():
+    """With STRICT_COLOUR the shape label's weight falls in proportion to the ink of other colours, and
+    outlines drawn partly in other colours are among the training drawings (issue 8's teacher)."""
+    from dataclasses import replace
+
+    strict = replace(shapes.MODEL_STYLE, **shapes.STRICT_COLOUR, clutter_prob=0.0)
+    pure = replace(strict, multicolour_prob=0.0)
+    rng = np.random.default_rng(3)
+    purities = [shapes._render_shape("circle", "red", 48, rng, False, False, 1.0, pure)[3] for _ in range(20)]
+    assert min(purities) == 1.0  # one colour, no clutter: every bit of ink is red
+    mixed = replace(strict, multicolour_prob=1.0)
+    purities = [shapes._render_shape("square", "blue", 48, rng, False, False, 1.0, mixed)[3] for _ in range(40)]
+    assert np.mean(purities) < 0.8 and min(purities) < 0.5
+    weights = {name: np.mean([w for _, _, s, w in (shapes.sample(np.random.default_rng(i), style) for i in range(150))
+                              if s != shapes.NONE])
+               for name, style in (("pure", pure), ("mixed", mixed))}
+    assert weights["mixed"] < 0.8 * weights["pure"]

@@ -155,12 +155,12 @@ def clip_loss(model: ToyClip, images: torch.Tensor, targets: torch.Tensor, capti
 
 
 def train_model(cfg: TrainConfig, model_cfg: ModelConfig = ModelConfig(), data: shapes.Batch | None = None,
-                device: str = "cpu", log: Log = print) -> tuple[ToyClip, dict]:
-    """Train ToyClip from scratch; returns the model (eval mode, CPU) and a summary."""
+                device: str = "cpu", log: Log = print, style: shapes.Style = shapes.MODEL_STYLE) -> tuple[ToyClip, dict]:
+    """Train ToyClip from scratch on drawings of ``style``; returns the model (eval mode, CPU) and a summary."""
     t0 = time.perf_counter()
     dev = torch.device(device)
     if data is None:
-        data = dataset(cfg.images, cfg.seed, shapes.MODEL_STYLE, cfg)
+        data = dataset(cfg.images, cfg.seed, style, cfg)
         log(f"model: {len(data.images)} training images in {time.perf_counter() - t0:.0f} s")
     data = shapes.Batch(*(a[data.colour >= 0] for a in data))  # captions need a colour
     x = torch.from_numpy(data.images)
