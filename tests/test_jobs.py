@@ -54,3 +54,13 @@ def test_missing_weights_fail_fast_with_what_to_do(tmp_path, monkeypatch):
     assert len(events) == 1 and events[0]["kind"] == "missing_weights"
     msg = events[0]["message"]
     assert "ViT-B-32:openai" in msg and str(tmp_path) in msg and "--model" in msg and "\n" not in msg
+
+
+def test_a_request_of_another_protocol_version_is_refused():
+    from synth_core.wire import PROTOCOL_VERSION
+
+    assert parse_request({"prompt": "x", "protocol": PROTOCOL_VERSION}).prompt == "x"
+    with pytest.raises(BadRequest, match=f"speaks protocol 1 but this engine speaks {PROTOCOL_VERSION}"):
+        parse_request({"prompt": "x", "protocol": 1})
+    ev = list(run_job({"prompt": "x", "protocol": 99}))
+    assert ev == [{"event": "error", "kind": "bad_request", "message": ev[0]["message"]}] and "99" in ev[0]["message"]
