@@ -181,7 +181,7 @@ def test_the_contact_sheet_shows_the_eye_beside_the_learned_judge():
     ring = (_arcs([(0, 360, RED)]) * 255 + 0.5).astype(np.uint8)
     tangle = (render_mess(SIZE, np.random.default_rng(4)) * 255 + 0.5).astype(np.uint8)
     verdicts = [evaluate.Verdict("red", "circle", "red", "circle", 0.4, 0.8, 1.0, im,
-                                 eye.look(im, "red", "circle")) for im in (ring, tangle)]
+                                 eye.look(im, "red", "circle"), 16) for im in (ring, tangle)]
     assert verdicts[0].eye.passed and not verdicts[1].eye.passed
     tile = 112
     sheet = evaluate.contact_sheet(verdicts, columns=2, tile=tile)

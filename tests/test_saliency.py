@@ -24,9 +24,14 @@ def test_xdog_marks_the_edges_of_a_square():
     assert edges[~band].sum() == 0
 
 
-def test_otsu_splits_two_clusters():
-    v = torch.cat([torch.rand(500) * 0.2, 0.8 + torch.rand(500) * 0.2])
-    assert 0.2 < otsu_threshold(v) < 0.8
+@pytest.mark.parametrize("seed", range(5))
+def test_otsu_splits_two_clusters(seed):
+    g = torch.Generator().manual_seed(seed)
+    low, high = torch.rand(500, generator=g) * 0.2, 0.8 + torch.rand(500, generator=g) * 0.2
+    v = torch.cat([low, high])
+    t = otsu_threshold(v)
+    resolution = float(v.max() - v.min()) / 256  # the threshold is a histogram bin's centre
+    assert float(low.max()) - resolution <= t < float(high.min())  # in the gap, to the histogram's resolution
 
 
 def test_starts_are_distinct_and_follow_the_weights():
