@@ -14,12 +14,12 @@ import pytest
 import torch
 
 from synth_core.builtin import load_builtin_encoder, load_judge
-from synth_core.builtin.evaluate import OFFLINE, draw_and_judge
-from synth_core.builtin.shapes import render_shape
 from synth_core.clipasso import Clipasso, ClipassoConfig
 from synth_core.clipdraw import ClipDraw, ClipDrawConfig, style_weight
 from synth_core.engine import optimise
 from synth_core.events import Done
+from synth_core.lab.evaluate import OFFLINE, draw_and_judge
+from synth_core.lab.shapes import render_shape
 from synth_core.saliency import xdog_edges
 from synth_core.style import StyleLoss, StyleSampling, vgg16_extractor
 
@@ -42,6 +42,12 @@ PROMPTS = [("red", "circle"), ("blue", "star"), ("green", "triangle"), ("black",
 
 
 def test_clipdraw_similarity_rises_and_the_judge_names_the_colour(encoder, judge):
+    """Six prompts: each one's similarity rises by more than 0.2, and the judge names at least 5 colours.
+
+    Measured (seed 0): rises 0.36 to 0.58 and 6 of 6 colours, the same to three decimals with
+    AVX-512 and with ATEN_CPU_CAPABILITY=default (200 CLIPDraw steps do not amplify rounding the
+    way CLIPasso's do); seed 1 gives rises 0.26 to 0.63 and 5 of 6.
+    """
     verdicts = [draw_and_judge(c, s, encoder, judge, OFFLINE, seed=0) for c, s in PROMPTS]
     for v in verdicts:
         assert v.similarity_end > v.similarity_start + 0.2, (v.colour, v.shape, v.similarity_start, v.similarity_end)
@@ -63,15 +69,17 @@ def test_a_one_colour_style_moves_the_palette_and_its_loss_falls(encoder):
     """Blue stripes as the style: the same prompt and seed draw bluer with the style than without.
 
     The prompt names red, so the model pulls the other way: the shift measured here (default
-    strength 50, 120 steps, seeds 1 and 2) is +0.11 and +0.14 in blue-minus-red and +0.14 and
-    +0.08 in the share of blue ink; relaxed EMD rewards having *some* of each style colour rather
-    than only style colours, which is why the drawing does not turn wholly blue.
+    strength 50, 120 steps, seeds 1 and 2; AVX-512 / ATEN_CPU_CAPABILITY=default) is +0.23 and
+    +0.12 / +0.18 and +0.13 in blue-minus-red and +0.12 and +0.09 / +0.10 and +0.09 in the share
+    of blue ink, the style loss ending at 0.60 and 0.46 / 0.63 and 0.46 of where it started; relaxed
+    EMD rewards having *some* of each style colour rather than only style colours, which is why
+    the drawing does not turn wholly blue.
     """
     style_img = torch.ones(1, 3, 96, 96)
     for x in range(6, 96, 16):  # blue strokes only
         style_img[0, :, :, x : x + 5] = torch.tensor([0.1, 0.2, 0.9])[:, None, None]
     extractor = vgg16_extractor(None, "cpu", seed=0)
-    shifts, blue_gain = [], []
+    shifts, blue_gain, loss_ratio = [], [], []
     for seed in (1, 2):
         cfg = ClipDrawConfig(strokes=24, steps=120, width=96, height=96, augmentations=4, seed=seed)
         plain = ClipDraw(cfg, encoder, "a red circle")
@@ -82,11 +90,11 @@ def test_a_one_colour_style_moves_the_palette_and_its_loss_falls(encoder):
                           style=style)
         first = float(style(styled.render().detach()))
         list(optimise(styled, cfg.steps, snapshot_every=0))
-        last = float(style(styled.render().detach()))
-        assert last < 0.7 * first, (seed, first, last)
+        loss_ratio.append(float(style(styled.render().detach())) / first)
         (p_shift, p_blue), (s_shift, s_blue) = _palette(plain.render().detach()), _palette(styled.render().detach())
         shifts.append(s_shift - p_shift)
         blue_gain.append(s_blue - p_blue)
+    assert np.mean(loss_ratio) < 0.65 and max(loss_ratio) < 0.8, loss_ratio
     assert np.mean(shifts) > 0.06 and min(shifts) > 0, shifts
     assert np.mean(blue_gain) > 0.04 and min(blue_gain) > 0, blue_gain
 
@@ -102,8 +110,13 @@ def target(shape: str, seed: int = 0) -> torch.Tensor:
 
 def sketch(encoder, cfg, tgt):
     run = Clipasso(cfg, encoder, tgt)
-    done = [e for e in optimise(run, cfg.steps, snapshot_every=0) if isinstance(e, Done)][0]
+    done = next(e for e in optimise(run, cfg.steps, snapshot_every=0) if isinstance(e, Done))
     return run, done
+
+
+def final_picture(run: Clipasso, done: Done) -> torch.Tensor:
+    """The sketch the run hands out (its best seed), rendered: RGB [1, 3, S, S]."""
+    return run.render(torch.as_tensor(done.picture.points, dtype=torch.float32).reshape(1, -1, 2)).detach()
 
 
 def chamfer(sketch_rgb: torch.Tensor, tgt: torch.Tensor) -> float:
@@ -114,25 +127,51 @@ def chamfer(sketch_rgb: torch.Tensor, tgt: torch.Tensor) -> float:
     return float(d.min(1).values.mean() + d.min(0).values.mean()) / 2
 
 
-def test_sketches_of_five_shapes_are_recognised(encoder, judge):
-    right = 0
-    runs = [(s, seed) for s in ("circle", "square", "triangle", "star", "cross") for seed in (0, 1)]
-    for shape, seed in runs:
-        run, done = sketch(encoder, replace(SKETCH, seed=seed), target(shape, seed))
-        (_, judged), = judge.predict(run.render(torch.as_tensor(done.picture.points, dtype=torch.float32)
-                                                .reshape(1, -1, 2)).detach())
-        right += judged == shape
-    assert right / len(runs) >= 0.8
+# Five shapes, each drawn with two generator seeds (other sizes, places and wobble) and sketched
+# with that seed. One run is chaotic: a CPU with other float kernels (AVX-512, AVX2, or
+# ATEN_CPU_CAPABILITY=default) ends it somewhere else, so the claims below are about all ten.
+TARGETS = [(shape, seed) for shape in ("circle", "square", "triangle", "star", "cross") for seed in (0, 1)]
 
 
-def test_more_strokes_follow_the_image_more_closely(encoder):
-    tgt = target("star", 3)
-    scores = []
-    for n in (4, 8, 16):
-        run, done = sketch(encoder, replace(SKETCH, strokes=n, seeds=1), tgt)
-        pts = torch.as_tensor(done.picture.points, dtype=torch.float32).reshape(1, -1, 2)
-        scores.append(chamfer(run.render(pts).detach(), tgt))
-    assert scores[0] > scores[1] > scores[2], scores
+@pytest.fixture(scope="module")
+def sketches(encoder):
+    """``get(shape, seed, strokes)``: the final picture of a one-seed sketch of ``target(shape, seed)``,
+    made once for all the tests of this module."""
+    made: dict[tuple[str, int, int], torch.Tensor] = {}
+
+    def get(shape: str, seed: int, strokes: int) -> torch.Tensor:
+        if (shape, seed, strokes) not in made:
+            cfg = replace(SKETCH, strokes=strokes, seeds=1, seed=seed)
+            made[shape, seed, strokes] = final_picture(*sketch(encoder, cfg, target(shape, seed)))
+        return made[shape, seed, strokes]
+
+    return get
+
+
+def test_sketches_of_five_shapes_are_recognised(judge, sketches):
+    """The judge names the shape of at least 8 of the 10 sixteen-stroke sketches.
+
+    Measured: 10 of 10 with AVX-512 and with ATEN_CPU_CAPABILITY=default (and 10 of 10 as best of
+    two seeds, and with four strokes).
+    """
+    judged = [judge.predict(sketches(shape, seed, 16))[0][1] for shape, seed in TARGETS]
+    right = sum(j == shape for j, (shape, _) in zip(judged, TARGETS))
+    assert right >= 8, list(zip(TARGETS, judged))
+
+
+def test_more_strokes_follow_the_image_more_closely(sketches):
+    """16 strokes follow the target's edges more closely than 4 (chamfer distance, px), over all ten.
+
+    Measured (AVX-512 / ATEN_CPU_CAPABILITY=default): mean 0.76 / 0.73 px with 4 strokes against
+    0.35 / 0.43 px with 16 (ratio 2.2 / 1.7), and 16 strokes closer for 10 of 10 targets on both;
+    single targets swing up to 2x between kernels, which is why no one target's order is asserted
+    (the 8-vs-16 order of one star, asserted before, flipped on an AVX2 machine). If the stroke
+    count made no difference the ratio would be about 1 and the wins about 5 of 10.
+    """
+    few = np.array([chamfer(sketches(shape, seed, 4), target(shape, seed)) for shape, seed in TARGETS])
+    many = np.array([chamfer(sketches(shape, seed, 16), target(shape, seed)) for shape, seed in TARGETS])
+    assert few.mean() > 1.3 * many.mean(), (few.round(3), many.round(3))
+    assert (many < few).sum() >= 8, (few.round(3), many.round(3))
 
 
 def test_best_of_n_is_the_lowest_evaluation_loss(encoder):
