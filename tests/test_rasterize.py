@@ -13,6 +13,7 @@ import torch
 from synth_core.drawing import Drawing, Stroke
 from synth_core.initialise import random_strokes
 from synth_core.rasterize import over_background, rasterize, render_drawing, render_supersampled
+from synth_core.rasterize.geometry import edge_area
 from synth_core.strokes import StrokeTensors, Topology, from_drawing
 
 # diffvg's own renders of a CLIPasso scene (a copy of ../shared/fixtures/diffvg: its README says how
@@ -43,6 +44,17 @@ def test_straight_stroke_covers_its_area(half_width, length, angle):
         area = float(rasterize(st, 128, 128, backend)[0, 3].sum())
         expected = 2 * half_width * length + math.pi * half_width**2
         assert area == pytest.approx(expected, rel=0.05), backend
+
+
+@pytest.mark.parametrize("angle", [0.0, 0.3, math.pi / 4, 1.2, 2.9])
+def test_edge_profile_is_the_pixel_area_cut_off_by_a_straight_edge(angle):
+    n = torch.tensor([math.cos(angle), math.sin(angle)], dtype=torch.float64)
+    t = torch.linspace(-0.8, 0.8, 33, dtype=torch.float64)
+    k = 400  # k x k sample points: the counted area is within ~2/k of the exact one
+    s = (torch.arange(k, dtype=torch.float64) + 0.5) / k - 0.5
+    proj = (s[:, None] * n[0] + s[None, :] * n[1]).reshape(-1)
+    counted = (proj[None, :] <= t[:, None]).double().mean(1)
+    assert (edge_area(t, n.expand(33, 2)) - counted).abs().max() < 0.005
 
 
 def test_alpha_over_compositing_matches_formula():

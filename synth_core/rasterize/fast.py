@@ -3,13 +3,14 @@
 Outside autograd, every (piece, pixel) pair inside a piece's reach box is listed, pairs farther
 than the half-width + anti-aliasing radius are dropped, and one sort of a packed integer key
 keeps the nearest piece per (pixel, stroke) and orders the survivors for compositing. Inside
-autograd only the survivors are touched: distance, coverage, then alpha-over compositing of each
-pixel's strokes in order with an exact cumulative product (no log-space clamping, so fully
-opaque strokes keep their gradients). Memory and time scale with the inked area, never with
-strokes x pixels.
+autograd only the survivors are touched: distance and edge normal, coverage, then alpha-over
+compositing of each pixel's strokes in order with an exact cumulative product (no log-space
+clamping, so fully opaque strokes keep their gradients). Memory and time scale with the inked
+area, never with strokes x pixels.
 
-The gradients are those of the smoothed (box-filtered) edge coverage, not diffvg's
-edge-sampling estimator; they match finite differences of this renderer's own image.
+The gradients are those of the box-filtered edge coverage, not diffvg's edge-sampling
+estimator; they match finite differences of this renderer's own image and, to a cosine of
+~0.98-0.99, finite differences of a 16x16-supersampled image (tests/test_raster_gradients.py).
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from __future__ import annotations
 import torch
 
 from ..strokes import StrokeTensors
-from .geometry import DEFAULT_TOLERANCE, AA_RADIUS, coverage, flatten, point_segment_distance
+from .geometry import (
+    AA_RADIUS, DEFAULT_TOLERANCE, coverage, distance_and_normal, flatten, point_segment_distance,
+)
 
 _KEY_BITS = 62  # sort key: (pixel, stroke) pair in the high bits, quantised distance in the rest
 
@@ -172,6 +175,6 @@ def rasterize_fast(strokes: StrokeTensors, height: int, width: int, tolerance: f
     s = stroke[piece]
     local = pix % (height * width)
     centre = torch.stack([local % width, torch.div(local, width, rounding_mode="floor")], 1).to(a.dtype) + 0.5
-    d = point_segment_distance(centre, a[piece], e[piece])
-    alpha = coverage(d, hw[s]) * col[s, 3]
+    d, normal = distance_and_normal(centre, a[piece], e[piece])
+    alpha = coverage(d, normal, hw[s]) * col[s, 3]
     return _composite(pix, alpha, col[s, :3], B, height, width)

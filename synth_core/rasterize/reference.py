@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from ..strokes import StrokeTensors
-from .geometry import DEFAULT_TOLERANCE, coverage, flatten, point_segment_distance
+from .geometry import DEFAULT_TOLERANCE, coverage, distance_and_normal, flatten, point_segment_distance
 
 
 def _pixel_centres(height: int, width: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
@@ -35,8 +35,10 @@ def rasterize_reference(strokes: StrokeTensors, height: int, width: int, toleran
         alpha = torch.zeros(height * width, dtype=pts.dtype, device=pts.device)
         for i in range(topo.num_strokes):
             sel = piece_stroke == i
-            d = point_segment_distance(pix[:, None, :], a[sel][None], e[sel][None]).amin(dim=1)
-            cov = coverage(d, strokes.half_widths[b, i])
+            d, n = distance_and_normal(pix[:, None, :], a[sel][None], e[sel][None])
+            k = d.argmin(dim=1, keepdim=True)  # the nearest piece decides distance and edge direction
+            d, n = d.gather(1, k)[:, 0], n.gather(1, k[..., None].expand(-1, -1, 2))[:, 0]
+            cov = coverage(d, n, strokes.half_widths[b, i])
             al = cov * strokes.colors[b, i, 3]
             rgb = rgb * (1 - al)[:, None] + strokes.colors[b, i, :3] * al[:, None]
             alpha = alpha * (1 - al) + al
