@@ -3,6 +3,12 @@
 The built-in model is an offline stand-in for CLIP (not CLIP); the judge is another network
 trained on other images. These runs are short versions of the default offline settings; the
 full-size numbers come from scripts/bench_ablation.py and scripts/bench_methods.py.
+
+Which way one optimisation run ends depends on the CPU's float kernels (AVX-512, AVX2, ATen's
+portable ones): rounding differences grow over the steps. So every claim about a result is over
+several targets or seeds with a margin, never one run's exact order, and .ci/run runs this file a
+second time under ATEN_CPU_CAPABILITY=default. The exact-equality tests compare runs made with
+the same kernels, which holds on any CPU.
 """
 
 from __future__ import annotations
