@@ -2,7 +2,9 @@
 
 A stroke is packed as 3S+1 control points (S cubic segments sharing their ends). Curves and
 Grease Pencil v3 take Bezier knots with left/right handles (``knot_handles``: exact, no
-resampling); Grease Pencil v2 takes point lists (``sample_polylines``).
+resampling); Grease Pencil v2 takes point lists (``sample_polylines``). Reading strokes back goes
+the other way: knots and handles to control points (``bezier_controls``, exact), and point
+lists of strokes drawn by hand to cubics (``catmull_rom_controls``).
 """
 
 from __future__ import annotations
@@ -58,3 +60,69 @@ def sample_polylines(points: np.ndarray, segments: np.ndarray, samples: int) -> 
         rows = out_offsets[which][:, None] + np.arange(full.shape[1])
         out[rows] = full
     return out, counts
+
+
+def bezier_controls(knots: np.ndarray, left: np.ndarray, right: np.ndarray, counts: np.ndarray,
+                    cyclic: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Bezier knots with left/right handles -> packed cubic control points: inverse of ``knot_handles``.
+
+    Stroke i owns ``counts[i]`` consecutive knots; K knots give K-1 segments (knot, right handle,
+    next knot's left handle, next knot). A ``cyclic`` stroke also gets its closing segment back to
+    the first knot (the engine's strokes are open). A single knot becomes one segment of length 0
+    (a dot), so every stroke keeps at least one segment. Returns ((P, D) points, (N,) segments).
+    """
+    knots, left, right = (np.asarray(a, dtype=np.float64) for a in (knots, left, right))
+    counts = np.asarray(counts, dtype=np.int64).reshape(-1)
+    cyclic = np.zeros(len(counts), bool) if cyclic is None else np.asarray(cyclic, bool).reshape(-1)
+    starts = np.concatenate([[0], np.cumsum(counts)])
+    out, segments = [], []
+    for i, k in enumerate(counts):
+        idx = np.arange(starts[i], starts[i + 1])
+        if k == 1:
+            out.append(np.repeat(knots[idx], 4, axis=0))
+            segments.append(1)
+            continue
+        if cyclic[i]:
+            idx = np.append(idx, idx[0])
+        rows = np.stack([knots[idx[:-1]], right[idx[:-1]], left[idx[1:]]], axis=1).reshape(-1, knots.shape[1])
+        out.append(np.concatenate([rows, knots[idx[-1:]]]))
+        segments.append(len(idx) - 1)
+    width = knots.shape[1] if knots.ndim == 2 else 2
+    return (np.concatenate(out) if out else np.zeros((0, width))), np.array(segments, dtype=np.int64)
+
+
+def catmull_rom_controls(points: np.ndarray, counts: np.ndarray, cyclic: np.ndarray | None = None,
+                         max_segments: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Point lists (hand-drawn polylines) -> cubic control points: a uniform Catmull-Rom spline
+    through the points, written as Bezier segments (``b + (c - a) / 6``, ``c - (d - b) / 6``).
+
+    The spline passes through every point and is smooth; two points give a straight segment.
+    Open ends are extended by reflecting the neighbour (so the end tangent points at it); a
+    ``cyclic`` stroke of 3+ points also closes. ``max_segments`` keeps at most that many segments
+    per stroke by using evenly spaced points only (ends kept): tablet strokes have hundreds of
+    points, far more segments than the engine needs. One point becomes a dot (one zero-length
+    segment). Returns ((P, D) points, (N,) segments).
+    """
+    pts = np.asarray(points, dtype=np.float64)
+    counts = np.asarray(counts, dtype=np.int64).reshape(-1)
+    cyclic = np.zeros(len(counts), bool) if cyclic is None else np.asarray(cyclic, bool).reshape(-1)
+    starts = np.concatenate([[0], np.cumsum(counts)])
+    out, segments = [], []
+    for i in range(len(counts)):
+        q = pts[starts[i] : starts[i + 1]]
+        if max_segments is not None and len(q) - 1 > max_segments:
+            q = q[np.unique(np.rint(np.linspace(0, len(q) - 1, max_segments + 1)).astype(np.int64))]
+        if len(q) == 1:
+            out.append(np.repeat(q, 4, axis=0))
+            segments.append(1)
+            continue
+        if cyclic[i] and len(q) >= 3:
+            ext = np.concatenate([q[-1:], q, q[:2]])
+        else:
+            ext = np.concatenate([2 * q[:1] - q[1:2], q, 2 * q[-1:] - q[-2:-1]])
+        a, b, c, d = ext[:-3], ext[1:-2], ext[2:-1], ext[3:]
+        rows = np.stack([b, b + (c - a) / 6.0, c - (d - b) / 6.0], axis=1).reshape(-1, pts.shape[1])
+        out.append(np.concatenate([rows, c[-1:]]))
+        segments.append(len(b))
+    width = pts.shape[1] if pts.ndim == 2 else 2
+    return (np.concatenate(out) if out else np.zeros((0, width))), np.array(segments, dtype=np.int64)

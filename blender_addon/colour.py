@@ -48,3 +48,22 @@ def canvas_matched_colours(srgba: np.ndarray, background: Sequence[float]) -> tu
     safe = np.where(opacity > 0, opacity, 1.0)
     x = np.where(opacity > 0, (target - (1 - opacity) * bg_lin) / safe, srgb_to_linear(c))
     return np.clip(x, 0.0, 1.0), opacity[:, 0]
+
+
+def engine_colours(colour: np.ndarray, alpha: np.ndarray, background: Sequence[float]) -> np.ndarray:
+    """Blender's linear colours and opacities -> (N, 4) straight sRGB colours and alphas for the
+    engine: the inverse of ``canvas_matched_colours`` (reading strokes back from Blender).
+
+    Over the canvas background the result looks exactly as Blender shows the stroke. The alpha is
+    Blender's opacity: ``canvas_matched_colours`` raises a translucent stroke's opacity, and how
+    far it was raised is not recoverable, so the colour found is the one that, with this alpha,
+    composites to the same pixel. ``canvas_matched_colours`` of the result gives back
+    ``(colour, alpha)``; opaque strokes come back exactly.
+    """
+    x = np.clip(np.asarray(colour, dtype=np.float64).reshape(-1, 3), 0.0, 1.0)
+    a = np.clip(np.asarray(alpha, dtype=np.float64).reshape(-1, 1), 0.0, 1.0)
+    bg = np.clip(np.asarray(background, dtype=np.float64)[:3], 0.0, 1.0)
+    shown = linear_to_srgb(a * x + (1 - a) * srgb_to_linear(bg))  # the pixel over the background
+    safe = np.where(a > 0, a, 1.0)
+    c = np.where(a > 0, (shown - (1 - a) * bg) / safe, linear_to_srgb(x))
+    return np.concatenate([np.clip(c, 0.0, 1.0), a], axis=1)

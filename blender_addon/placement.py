@@ -24,6 +24,9 @@ __all__ = [
     "front_plane",
     "camera_plane",
     "map_strokes",
+    "canvas_points",
+    "fit_canvas",
+    "project_onto_plane",
     "empty_image_aspect",
     "OverlayPlacement",
     "overlay_placement",
@@ -54,6 +57,11 @@ class Plane:
         out[:, 0] = (pts[:, 0] - canvas_w / 2.0) * s
         out[:, 1] = (canvas_h / 2.0 - pts[:, 1]) * s
         return out
+
+    def canvas_points(self, local: np.ndarray, canvas_w: int, canvas_h: int) -> np.ndarray:
+        """(P, 2 or 3) object-local coordinates -> (P, 2) canvas pixels: the exact inverse of
+        ``local_points`` (reading a result back); a local z off the plane is dropped."""
+        return canvas_points(local, canvas_w, canvas_h, self.scale(canvas_w))
 
     def world_points(self, points_px: np.ndarray, canvas_w: int, canvas_h: int) -> np.ndarray:
         """(P, 2) canvas pixels -> (P, 3) world coordinates (what a test reads back)."""
@@ -168,6 +176,70 @@ def map_strokes(drawing, plane: Plane) -> MappedStrokes:
         alpha=alpha,
         srgba=rgba,
     )
+
+
+# -- back from Blender: local coordinates -> canvas ------------------------------------------
+def canvas_points(local: np.ndarray, canvas_w: int, canvas_h: int, scale: float,
+                  centre: Sequence[float] = (0.0, 0.0)) -> np.ndarray:
+    """(P, 2 or 3) plane coordinates -> (P, 2) canvas pixels (y down), ``scale`` units per pixel.
+
+    ``centre`` is where the canvas centre lies on the plane (0 for the add-on's own results,
+    whose object origin is the canvas centre). Only x and y are used: points off the plane are
+    projected straight onto it.
+    """
+    pts = np.asarray(local, dtype=np.float64)
+    pts = pts.reshape(len(pts), -1) if pts.size else np.zeros((0, 2))
+    out = np.empty((len(pts), 2))
+    out[:, 0] = (pts[:, 0] - centre[0]) / scale + canvas_w / 2.0
+    out[:, 1] = canvas_h / 2.0 - (pts[:, 1] - centre[1]) / scale
+    return out
+
+
+def fit_canvas(local: np.ndarray, canvas_w: int, canvas_h: int, margin: float = 0.05) -> tuple[float, np.ndarray]:
+    """Scale (units per pixel) and centre that put the XY bounding box of ``local`` in the middle
+    of the canvas, aspect kept, with ``margin`` (a fraction of each side) left free on every side.
+
+    For strokes that carry no canvas of their own (drawn by hand): every control point lands
+    inside the canvas. Empty or single-point input gets one unit across the canvas width.
+    """
+    if not 0.0 <= margin < 0.5:
+        raise ValueError(f"margin must be in [0, 0.5), got {margin}")
+    pts = np.asarray(local, dtype=np.float64)
+    if pts.size == 0:
+        return 1.0 / canvas_w, np.zeros(2)
+    xy = pts.reshape(len(pts), -1)[:, :2]
+    lo, hi = xy.min(axis=0), xy.max(axis=0)
+    usable = np.array([canvas_w, canvas_h], dtype=np.float64) * (1.0 - 2.0 * margin)
+    scale = float(np.max((hi - lo) / usable))
+    if not scale > 0.0:
+        scale = 1.0 / canvas_w
+    return scale, (lo + hi) / 2.0
+
+
+def project_onto_plane(world: np.ndarray, plane: Plane, eye: Sequence[float] | None = None
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """World points -> (P, 3) coordinates in ``plane``'s frame (z = 0) and each point's size factor.
+
+    Without ``eye`` the projection is orthographic along the plane's normal (factor 1); with
+    ``eye`` (a perspective camera's position) each point moves along its ray from the eye onto
+    the plane, and its factor (distance to the plane's hit over distance to the point) is what
+    a stroke's width shrinks or grows by. Bezier handles projected in perspective are close to,
+    not exactly, the projected curve.
+    """
+    m = np.asarray(plane.matrix, dtype=np.float64)
+    pts = np.asarray(world, dtype=np.float64).reshape(-1, 3)
+    factor = np.ones(len(pts))
+    if eye is not None:
+        e = np.asarray(eye, dtype=np.float64)
+        normal, origin = m[:3, 2], m[:3, 3]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            factor = np.dot(origin - e, normal) / ((pts - e) @ normal)
+        if not np.all(np.isfinite(factor) & (factor > 0)):
+            raise ValueError("every point must lie in front of the eye, on the plane's side of it")
+        pts = e + (pts - e) * factor[:, None]
+    local = (pts - m[:3, 3]) @ m[:3, :3]  # u, v, n are orthonormal: the inverse is the transpose
+    local[:, 2] = 0.0
+    return local, factor
 
 
 # -- the source image under a sketch ---------------------------------------------------------

@@ -29,3 +29,21 @@ def test_canvas_matched_colours_composite_like_the_engine(background):
     blender = a[:, None] * x + (1 - a[:, None]) * colour.srgb_to_linear(bg)  # linear mixing
     np.testing.assert_allclose(blender, engine, atol=1e-9)
     np.testing.assert_allclose(x[:50], colour.srgb_to_linear(srgba[:50, :3]), atol=1e-12)  # opaque: as is
+
+
+@pytest.mark.parametrize("background", [(1, 1, 1), (0.2, 0.5, 0.9), (0, 0, 0)])
+def test_engine_colours_invert_the_canvas_matching(background):
+    rng = np.random.default_rng(4)
+    srgba = rng.uniform(0, 1, (500, 4))
+    srgba[:50, 3] = 1.0
+    x, a = colour.canvas_matched_colours(srgba, background)
+    back = colour.engine_colours(x, a, background)
+    np.testing.assert_allclose(back[:50], srgba[:50], atol=1e-9)  # opaque strokes come back as they were
+    np.testing.assert_allclose(back[:, 3], a, atol=1e-12)  # Blender's opacity is the alpha read back
+    # the colour read back composites to the engine's pixel, and Blender gets the same material again
+    bg = np.array(background, dtype=float)
+    pixel = lambda c: c[:, 3:] * c[:, :3] + (1 - c[:, 3:]) * bg  # noqa: E731
+    np.testing.assert_allclose(pixel(back), pixel(srgba), atol=1e-9)
+    x2, a2 = colour.canvas_matched_colours(back, background)
+    np.testing.assert_allclose(x2, x, atol=1e-9)
+    np.testing.assert_allclose(a2, a, atol=1e-12)

@@ -89,3 +89,41 @@ def test_map_strokes_scales_widths_like_positions_and_linearises_colour():
     # half-transparent black on white is 50% grey on the canvas: Blender needs opacity 1 - lin(0.5)
     np.testing.assert_allclose(m.colour[1], [0, 0, 0], atol=1e-12)
     assert m.alpha[1] == pytest.approx(1 - 0.21404114)
+
+
+def test_canvas_points_invert_local_points():
+    rng = np.random.default_rng(5)
+    px = rng.uniform(-20, 220, (50, 2))
+    plane = placement.front_plane((1.0, -2.0, 0.5), rot_z(30), 3.0, 200, 120)
+    np.testing.assert_allclose(plane.canvas_points(plane.local_points(px, 200, 120), 200, 120), px, atol=1e-9)
+    moved = placement.canvas_points(plane.local_points(px, 200, 120) + [0.5, -1.0, 7.0], 200, 120,
+                                    plane.scale(200), centre=(0.5, -1.0))  # z off the plane is dropped
+    np.testing.assert_allclose(moved, px, atol=1e-9)
+
+
+def test_fit_canvas_centres_the_bounding_box_with_a_margin():
+    local = np.array([[1.0, 1.0, 0.3], [5.0, 2.0, -1.0], [3.0, 1.5, 0.0]])  # 4 wide, 1 high
+    scale, centre = placement.fit_canvas(local, 100, 50, margin=0.1)
+    assert scale == pytest.approx(4.0 / 80.0)  # the width limits: 80 of 100 px usable
+    np.testing.assert_allclose(centre, [3.0, 1.5])
+    px = placement.canvas_points(local, 100, 50, scale, centre)
+    np.testing.assert_allclose(px[:2], [[10, 35], [90, 15]])  # x touches both margins, y centred
+    tall = placement.fit_canvas(np.array([[0.0, 0.0], [0.0, 2.0]]), 100, 50, margin=0.0)
+    assert tall[0] == pytest.approx(2.0 / 50.0)
+    assert placement.fit_canvas(np.zeros((1, 3)), 100, 50)[0] == pytest.approx(0.01)  # one point: 1 unit wide
+    with pytest.raises(ValueError, match="margin"):
+        placement.fit_canvas(local, 100, 50, margin=0.5)
+
+
+def test_project_onto_plane_orthographic_and_from_an_eye():
+    plane = placement.front_plane((0, 5, 0), None, 2.0, 100, 100)  # the XZ plane at y = 5, normal -Y
+    pts = np.array([[1.0, 3.0, 2.0], [-1.0, 9.0, 0.5]])
+    local, factor = placement.project_onto_plane(pts, plane)
+    np.testing.assert_allclose(local, [[1, 2, 0], [-1, 0.5, 0]], atol=1e-12)
+    assert np.all(factor == 1)
+    eye = np.array([0.0, -5.0, 0.0])  # 10 in front of the plane
+    local, factor = placement.project_onto_plane(np.array([[2.0, 15.0, 4.0]]), plane, eye)  # twice as far
+    np.testing.assert_allclose(local, [[1, 2, 0]], atol=1e-12)
+    np.testing.assert_allclose(factor, [0.5])
+    with pytest.raises(ValueError, match="in front"):
+        placement.project_onto_plane(np.array([[0.0, -6.0, 0.0]]), plane, eye)  # behind the eye
