@@ -17,6 +17,9 @@ from .placement import MappedStrokes
 
 BEVEL_RESOLUTION = 2
 RESOLUTION_U = 12
+# the drawing's own straight sRGBA per spline (N*4 values): materials hold canvas-matched colours,
+# from which a translucent stroke's own colour cannot be recovered (readback.py)
+SRGBA_PROPERTY = "clipdraw_srgba"
 
 
 def new_data(name: str, strokes: MappedStrokes) -> bpy.types.Curve:
@@ -108,6 +111,7 @@ class CurvesOutput:
                 bpy.data.curves.remove(old)
             self._snapshots, index = [], 0
         self._created |= assign_materials(obj.data, strokes, preview=not final)
+        obj[SRGBA_PROPERTY] = strokes.srgba.ravel().tolist()
         self._preview = not final
         self._snapshots[index:] = [strokes]
         return index

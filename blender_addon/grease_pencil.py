@@ -29,6 +29,9 @@ V2_RADIUS_PER_THICKNESS = 1.0 / 2000.0
 V2_MAX_LINE_WIDTH = 1000
 
 _CURVE_TYPE_BEZIER = 2  # v3 'curve_type' attribute value
+# v3: the drawing's own straight sRGBA per stroke (CURVE domain): materials hold canvas-matched
+# colours, from which a translucent stroke's own colour cannot be recovered (readback.py)
+SRGBA_ATTRIBUTE = "clipdraw_srgba"
 
 
 def is_v3() -> bool:
@@ -78,11 +81,15 @@ def write_frame(gp: bpy.types.ID, frame_number: int, strokes: MappedStrokes, slo
         _write_v2(layer.frames.new(frame_number), strokes, slots)
 
 
-def set_frame_materials(gp: bpy.types.ID, frame_number: int, slots: np.ndarray) -> None:
-    """Point the strokes of the keyed frame ``frame_number`` at material slots ``slots``."""
+def set_frame_materials(gp: bpy.types.ID, frame_number: int, slots: np.ndarray,
+                        srgba: np.ndarray | None = None) -> None:
+    """Point the strokes of the keyed frame ``frame_number`` at material slots ``slots`` (v3: and
+    record ``srgba``, the drawing colours those materials stand for)."""
     frame = next(f for f in layer_of(gp).frames if f.frame_number == frame_number)
     if is_v3():
         _set(frame.drawing.attributes, "material_index", 'INT', 'CURVE', "value", slots)
+        if srgba is not None:
+            _set(frame.drawing.attributes, SRGBA_ATTRIBUTE, 'FLOAT_COLOR', 'CURVE', "color", srgba)
         return
     for stroke, slot in zip(frame.strokes, slots, strict=True):
         stroke.material_index = int(slot)
@@ -127,6 +134,7 @@ def _write_v3(drawing, strokes: MappedStrokes, slots: np.ndarray) -> None:
     _set(attrs, "radius", 'FLOAT', 'POINT', "value", strokes.radius[per_point])
     _set(attrs, "opacity", 'FLOAT', 'POINT', "value", np.ones(len(per_point)))  # alpha is the material's
     _set(attrs, "material_index", 'INT', 'CURVE', "value", slots)
+    _set(attrs, SRGBA_ATTRIBUTE, 'FLOAT_COLOR', 'CURVE', "color", strokes.srgba)
     drawing.tag_positions_changed()
 
 
@@ -202,6 +210,7 @@ class GreasePencilOutput:
             self._created |= created
             at = 0
             for f in kept:
-                set_frame_materials(obj.data, f, slots[at : at + len(keys[f])])
+                srgba = self._last.srgba if keys[f] is final else None
+                set_frame_materials(obj.data, f, slots[at : at + len(keys[f])], srgba)
                 at += len(keys[f])
         materials.remove_unused(self._created)

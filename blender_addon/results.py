@@ -25,6 +25,10 @@ from .placement import MappedStrokes, Plane, map_strokes
 
 COLLECTION_NAME = "CLIPDraw"
 PROP_PREFIX = "clipdraw_"
+# where the canvas lies on the result object (read back by readback.py)
+CANVAS_SIZE_PROP = PROP_PREFIX + "canvas_size"  # [w, h] pixels of the engine's canvas
+PLANE_SIZE_PROP = PROP_PREFIX + "plane_size"  # [w, h] the canvas in object-local units
+BACKGROUND_PROP = PROP_PREFIX + "background"  # the canvas background, straight sRGBA
 
 
 class Output(Protocol):
@@ -203,6 +207,7 @@ class ResultWriter:
         """Write one drawing: a snapshot, or the final one (exact colours) when ``final``."""
         strokes = map_strokes(drawing, self.spec.plane)
         obj = self.object or self._create_object(strokes)
+        record_canvas(obj, drawing, self.spec.plane)
         index = len(self._steps) if self.spec.keyframes else 0
         index = self._output.write(obj, index, self._frame(index), strokes, final)
         self._steps[index:] = [step]
@@ -242,6 +247,19 @@ class ResultWriter:
         self._output.close(obj, self.frames)
         if obj is not None and self.spec.keyframes and self._steps:
             animation.show_frames(self.scene, self.frames[0], self.frames[-1])
+
+
+def record_canvas(obj: bpy.types.Object, drawing, plane: Plane) -> None:
+    """Where the canvas lies on the object, so that strokes read back map exactly to the canvas.
+
+    The object's matrix is the plane's, so points are written in local units: the canvas size in
+    pixels and in local units give the scale (local units per pixel), and the background undoes
+    the canvas-matched colours (``colour.engine_colours``). Results made before these were stored
+    are read back like hand-drawn objects (fitted to a canvas, ``readback.py``).
+    """
+    obj[CANVAS_SIZE_PROP] = [int(drawing.width), int(drawing.height)]
+    obj[PLANE_SIZE_PROP] = [float(plane.width), float(plane.height)]
+    obj[BACKGROUND_PROP] = [float(c) for c in getattr(drawing, "background", (1.0, 1.0, 1.0, 1.0))]
 
 
 def record_result_meta(obj: bpy.types.Object, meta: dict[str, Any]) -> None:
