@@ -42,8 +42,12 @@ def test_engine_colours_invert_the_canvas_matching(background):
     np.testing.assert_allclose(back[:, 3], a, atol=1e-12)  # Blender's opacity is the alpha read back
     # the colour read back composites to the engine's pixel, and Blender gets the same material again
     bg = np.array(background, dtype=float)
-    pixel = lambda c: c[:, 3:] * c[:, :3] + (1 - c[:, 3:]) * bg  # noqa: E731
-    np.testing.assert_allclose(pixel(back), pixel(srgba), atol=1e-9)
+    np.testing.assert_allclose(_pixel(back, bg), _pixel(srgba, bg), atol=1e-9)
     x2, a2 = colour.canvas_matched_colours(back, background)
     np.testing.assert_allclose(x2, x, atol=1e-9)
     np.testing.assert_allclose(a2, a, atol=1e-12)
+
+
+def _pixel(srgba: np.ndarray, bg: np.ndarray) -> np.ndarray:
+    """The engine's composite of straight sRGBA over the background."""
+    return srgba[:, 3:] * srgba[:, :3] + (1 - srgba[:, 3:]) * bg
