@@ -28,6 +28,7 @@ from dataclasses import dataclass, field, replace
 import torch
 
 from .augment import AugmentConfig, apply_warps, sample_warps
+from .continuation import Locks, prefix
 from .drawing import Drawing
 from .encoders.base import Encoder
 from .engine import StepResult
@@ -64,8 +65,12 @@ class Clipasso:
     """A batch of seeds sketching one target image [1, 3, S, S] (optionally with an object mask)."""
 
     def __init__(self, cfg: ClipassoConfig, encoder: Encoder, target: torch.Tensor,
-                 mask: torch.Tensor | None = None, meta: dict | None = None, init: StrokeTensors | None = None) -> None:
+                 mask: torch.Tensor | None = None, meta: dict | None = None, init: StrokeTensors | None = None,
+                 continues: Locks | None = None) -> None:
+        """``init``: the exact strokes to start from, one scene per seed (a restart); else ``cfg.strokes``
+        new strokes from saliency, after the strokes of the drawing that ``continues`` names."""
         self.cfg, self.encoder = cfg, encoder
+        self.continues = continues
         dev = encoder.device
         self.target = target.to(dev)
         self.mask = mask
@@ -75,10 +80,13 @@ class Clipasso:
         if init is None:
             self.weight_map = self._init_weights(mask)
             self.strokes = self._initial_strokes()
+            if continues is not None:
+                self.strokes = prefix(continues.origin, cfg.seeds, dev).then(self.strokes)
         else:  # continue from given strokes (one per seed), as they are
             self.strokes = StrokeTensors(init.points.detach().clone().to(dev), init.half_widths.detach().clone().to(dev),
                                          init.colors.detach().clone().to(dev), init.topology.to(dev))
         self.strokes.points.requires_grad_(True)
+        self.held = continues.hold(self.strokes) if continues is not None else None
         self.opt = torch.optim.Adam([self.strokes.points], lr=cfg.lr)
         B = cfg.seeds
         self.best_loss = torch.full((B,), float("inf"))
@@ -108,6 +116,9 @@ class Clipasso:
         pts = []
         for s in self.seeds:
             g = torch.Generator().manual_seed(s)
+            if n == 0:  # continuing a drawing without adding strokes
+                pts.append(torch.zeros(0, 2, dtype=torch.float64))
+                continue
             starts = sample_starts(self.weight_map, n, cfg.temperature, g)  # [n, 2] pixels
             steps = cfg.walk * size * (torch.rand(n, 3, 2, generator=g, dtype=torch.float64) - 0.5)
             pts.append(torch.cat([starts[:, None], starts[:, None] + torch.cumsum(steps, 1)], 1).reshape(-1, 2))
@@ -188,6 +199,8 @@ class Clipasso:
         with torch.no_grad():
             keep = self.frozen.to(before.device)[:, None, None] | ~torch.isfinite(self.strokes.points)
             self.strokes.points.copy_(torch.where(keep, before, self.strokes.points))
+            if self.held is not None:
+                self.held.restore(self.strokes)
         if (t + 1) % self.cfg.eval_every == 0:
             self.evaluate()
         live = ~self.frozen & torch.isfinite(loss)
@@ -236,12 +249,19 @@ class Clipasso:
         t_feats = [f.expand(b, *f.shape[1:]) for f in self.target_feats]
         return self.losses(clean, self.target_emb.expand(b, -1), t_feats, b)[0]
 
-    def restart(self, strokes: StrokeTensors, steps: int) -> "Clipasso":
-        """One seed continuing from ``strokes`` (it keeps its seed's augmentation stream)."""
+    def locked_strokes(self) -> torch.Tensor:
+        """[N] bool: the strokes a continued drawing locked (never removed, never moved)."""
+        n = self.strokes.topology.num_strokes
+        return self.continues.locked_mask() if self.continues is not None else torch.zeros(n, dtype=torch.bool)
+
+    def restart(self, kept: torch.Tensor, steps: int) -> "Clipasso":
+        """The best seed continuing from its strokes ``kept`` [N] (bool); it keeps its augmentation stream."""
         b = self.best_seed
-        cfg = replace(self.cfg, strokes=strokes.topology.num_strokes, steps=steps, seeds=1, seed=self.seeds[b],
+        cfg = replace(self.cfg, strokes=int(kept.sum()), steps=steps, seeds=1, seed=self.seeds[b],
                       saliency_init=False)
-        return Clipasso(cfg, self.encoder, self.target, self.mask, self.meta, init=strokes)
+        continues = self.continues.keep(kept) if self.continues is not None else None
+        return Clipasso(cfg, self.encoder, self.target, self.mask, self.meta, init=self.tidy_strokes().keep(kept),
+                        continues=continues)
 
     def finished(self) -> bool:
         return bool(self.frozen.all())
@@ -260,4 +280,5 @@ class Clipasso:
         s = StrokeTensors(pts, self.strokes.half_widths, self.strokes.colors, self.strokes.topology)
         meta = {**self.meta, "seed": self.seeds[b], "seeds": self.seeds,
                 "eval_loss": [None if not torch.isfinite(x) else round(float(x), 6) for x in self.best_loss]}
-        return to_drawing(s, self.cfg.canvas, self.cfg.canvas, b=b, meta=meta)
+        d = to_drawing(s, self.cfg.canvas, self.cfg.canvas, b=b, meta=meta)
+        return self.continues.splice(d) if self.continues is not None else d

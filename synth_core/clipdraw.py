@@ -14,6 +14,7 @@ from typing import Callable, Sequence
 import torch
 
 from .augment import AugmentConfig, apply_warps, identity_warp, sample_warps
+from .continuation import Locks, prefix
 from .drawing import Drawing
 from .encoders.base import Encoder
 from .engine import StepResult
@@ -70,8 +71,11 @@ class ClipDraw:
 
     def __init__(self, cfg: ClipDrawConfig, encoder: Encoder, prompt: str, negatives: Sequence[str] = (),
                  meta: dict | None = None, style: Callable[[torch.Tensor], torch.Tensor] | None = None,
-                 init: StrokeTensors | None = None) -> None:
+                 init: StrokeTensors | None = None, continues: Locks | None = None) -> None:
+        """``init``: the exact strokes to start from (a restart); else ``cfg.strokes`` new random ones,
+        after the strokes of the drawing that ``continues`` names, whose locked strokes never change."""
         self.cfg = cfg
+        self.continues = continues
         self.encoder = encoder
         self.style = style  # image [B, 3, H, W] -> style loss [B] (StyleCLIPDraw)
         self.prompt, self.negative_prompts = prompt, tuple(negatives)
@@ -79,12 +83,11 @@ class ClipDraw:
         texts = encoder.encode_text([prompt, *negatives]).detach()
         self.text, self.negatives = texts[:1], texts[1:]
         self.aug_gen = torch.Generator().manual_seed(cfg.seed + 1_000_003)
-        s = init if init is not None else random_strokes(
-            cfg.strokes, cfg.width, cfg.height, segments=cfg.segments, walk=cfg.walk,
-            half_width=cfg.init_half_width, generator=torch.Generator().manual_seed(cfg.seed), device=dev)
+        s = init if init is not None else self._initial_strokes()
         self.strokes = StrokeTensors(s.points.detach().clone().to(dev).requires_grad_(),
                                      s.half_widths.detach().clone().to(dev).requires_grad_(),
                                      s.colors.detach().clone().to(dev).requires_grad_(), s.topology.to(dev))
+        self.held = continues.hold(self.strokes) if continues is not None else None
         self.opt = torch.optim.Adam([
             {"params": [self.strokes.points], "lr": cfg.lr_points},
             {"params": [self.strokes.half_widths], "lr": cfg.lr_widths},
@@ -94,6 +97,13 @@ class ClipDraw:
         self.schedule = torch.optim.lr_scheduler.LambdaLR(
             self.opt, [lambda t: points_lr_factor(cfg, t), lambda t: 1.0, lambda t: 1.0])
         self.meta = dict(meta or {})
+
+    def _initial_strokes(self) -> StrokeTensors:
+        cfg, dev = self.cfg, self.encoder.device
+        fresh = random_strokes(cfg.strokes, cfg.width, cfg.height, segments=cfg.segments, walk=cfg.walk,
+                               half_width=cfg.init_half_width, generator=torch.Generator().manual_seed(cfg.seed),
+                               device=dev)
+        return fresh if self.continues is None else prefix(self.continues.origin, 1, dev).then(fresh)
 
     def render(self) -> torch.Tensor:
         """The canvas as CLIP sees it: RGB [1, 3, H, W] over the (opaque) background."""
@@ -148,6 +158,8 @@ class ClipDraw:
         with torch.no_grad():
             self.strokes.half_widths.clamp_(*cfg.half_width_range)
             self.strokes.colors.clamp_(0.0, 1.0)
+            if self.held is not None:
+                self.held.restore(self.strokes)
             if not all(torch.isfinite(p).all() for p in params):
                 for p, b in zip(params, backup):
                     p.copy_(b)
@@ -177,12 +189,28 @@ class ClipDraw:
             loss = loss + cfg.style_weight * self.style(image)
         return loss
 
-    def restart(self, strokes: StrokeTensors, steps: int) -> "ClipDraw":
-        """A short run from ``strokes`` at the points' final (annealed) learning rate."""
+    def locked_strokes(self) -> torch.Tensor:
+        """[N] bool: the strokes a continued drawing locked (never removed, never moved)."""
+        n = self.strokes.topology.num_strokes
+        return self.continues.locked_mask() if self.continues is not None else torch.zeros(n, dtype=torch.bool)
+
+    def restart(self, kept: torch.Tensor, steps: int, prompt: str | None = None) -> "ClipDraw":
+        """A short run from the strokes ``kept`` [N] (bool) at the points' final (annealed) learning
+        rate; ``prompt`` replaces the prompt (a keyed prompt's stretch starts where the last ended)."""
         cfg = self.cfg
-        fine = replace(cfg, strokes=strokes.topology.num_strokes, steps=steps, anneal=(),
+        fine = replace(cfg, strokes=int(kept.sum()), steps=steps, anneal=(),
                        lr_points=cfg.lr_points * points_lr_factor(cfg, cfg.steps - 1), clip_until=1.0)
-        return ClipDraw(fine, self.encoder, self.prompt, self.negative_prompts, self.meta, self.style, init=strokes)
+        continues = self.continues.keep(kept) if self.continues is not None else None
+        return ClipDraw(fine, self.encoder, prompt or self.prompt, self.negative_prompts, self.meta, self.style,
+                        init=self.tidy_strokes().keep(kept), continues=continues)
+
+    def follow(self, prompt: str, steps: int) -> "ClipDraw":
+        """A new run of ``steps`` steps towards ``prompt`` from these very strokes, on the full schedule
+        (a keyed prompt's stretch: same strokes in the same order, so the drawing morphs)."""
+        n = self.strokes.topology.num_strokes
+        return ClipDraw(replace(self.cfg, strokes=n, steps=steps), self.encoder, prompt, self.negative_prompts,
+                        self.meta, self.style, init=self.tidy_strokes(), continues=self.continues)
 
     def picture(self) -> Drawing:
-        return to_drawing(self.strokes, self.cfg.width, self.cfg.height, self.cfg.background, meta=self.meta)
+        d = to_drawing(self.strokes, self.cfg.width, self.cfg.height, self.cfg.background, meta=self.meta)
+        return self.continues.splice(d) if self.continues is not None else d

@@ -71,9 +71,29 @@ def image_to_wire(image: np.ndarray) -> dict[str, Any]:
 class Snapshot:
     step: int
     picture: Picture
+    frame: int | None = None  # where it belongs on a timeline (keyed prompts: the morph between keys)
 
     def to_wire(self) -> dict[str, Any]:
-        return {"event": "snapshot", "step": self.step, **picture_to_wire(self.picture)}
+        at = {} if self.frame is None else {"frame": self.frame}
+        return {"event": "snapshot", "step": self.step, **at, **picture_to_wire(self.picture)}
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One finished part of a run made of several: a rung of a ladder, or a keyed prompt's drawing."""
+
+    index: int  # 0-based
+    stages: int
+    step: int
+    picture: Picture
+    label: str  # for people: "32 strokes", "frame 48: a blue square"
+    frame: int | None = None  # keyed prompts: the prompt's frame
+    prompt: str | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        extra = {k: v for k, v in (("frame", self.frame), ("prompt", self.prompt)) if v is not None}
+        return {"event": "stage", "index": self.index, "stages": self.stages, "step": self.step,
+                "label": self.label, **extra, **picture_to_wire(self.picture)}
 
 
 @dataclass(frozen=True)
@@ -95,4 +115,4 @@ class Error:
         return {"event": "error", "kind": self.kind, "message": self.message}
 
 
-Event = Union[Started, WarningEvent, Progress, Snapshot, Done, Error]
+Event = Union[Started, WarningEvent, Progress, Snapshot, Stage, Done, Error]

@@ -38,7 +38,7 @@ def random_strokes(
         steps = walk * (torch.rand(batch, 3 * s, 2, generator=g, dtype=torch.float64) - 0.5)
         per_stroke.append(torch.cat([starts[:, i], starts[:, i] + torch.cumsum(steps, 1)], 1))
     scale = torch.tensor([width, height], dtype=torch.float64)
-    points = (torch.cat(per_stroke, 1) * scale).float()
+    points = (torch.cat(per_stroke, 1) * scale).float() if per_stroke else torch.zeros(batch, 0, 2)
     if random_color:
         colors = torch.rand(batch, num_strokes, 4, generator=g)
     else:

@@ -37,6 +37,10 @@ def load_inputs(req: JobRequest) -> dict[str, Any]:
         inputs["image"] = load_image(req.image, "image to sketch")
     if req.style_image:
         inputs["style_image"] = load_image(req.style_image, "style image")
+    if req.init:
+        from .continuation import load_drawing
+
+        inputs["init"] = load_drawing(req)
     return inputs
 
 
@@ -44,16 +48,18 @@ def build_method(req: JobRequest, encoder: Encoder, inputs: dict[str, Any] | Non
     """The method object for a request (the engine loop drives it)."""
     inputs = inputs if inputs is not None else load_inputs(req)
     augs = req.augmentations_or_default
+    continues = _continues(req, inputs.get("init"))
     if req.method == "pixels":
         from .pixels import PixelConfig, PixelOptimisation
 
         cfg = PixelConfig(steps=req.steps, width=req.canvas[0], height=req.canvas[1], seed=req.seed, augmentations=augs)
         return PixelOptimisation(cfg, encoder, req.prompt, req.negative)
+    strokes = req.add if continues is not None else req.strokes  # new strokes to initialise
     if req.method == "clipasso":
-        return _clipasso(req, encoder, augs, inputs["image"])
+        return _clipasso(req, encoder, augs, inputs["image"], strokes, continues)
     from .clipdraw import ClipDraw, ClipDrawConfig, style_weight
 
-    cfg = ClipDrawConfig(strokes=req.strokes, steps=req.steps, width=req.canvas[0], height=req.canvas[1],
+    cfg = ClipDrawConfig(strokes=strokes, steps=req.steps, width=req.canvas[0], height=req.canvas[1],
                          seed=req.seed, augmentations=augs)
     style = None
     if req.method == "styleclipdraw":
@@ -67,26 +73,44 @@ def build_method(req: JobRequest, encoder: Encoder, inputs: dict[str, Any] | Non
         extractor = vgg16_extractor(weights, encoder.device, req.cache_dir, seed=req.seed, offline=req.offline)
         style = StyleLoss(extractor, target, generator=torch.Generator().manual_seed(req.seed + 17))
         cfg = replace(cfg, style_weight=style_weight(req.style_strength), clip_until=0.9)
-    return ClipDraw(cfg, encoder, req.prompt, req.negative, meta=req.meta(), style=style)
+    return ClipDraw(cfg, encoder, req.prompt, req.negative, meta=req.meta(), style=style, continues=continues)
 
 
-def _clipasso(req: JobRequest, encoder: Encoder, augs: int, img):
+def _continues(req: JobRequest, drawing):
+    """The locks of a continued drawing (None for a fresh run); a ladder's first rung is checked here."""
+    continues = None
+    if drawing is not None:
+        from .continuation import Locks
+
+        continues = Locks.start(drawing, req.lock, req.add)
+    if req.ladder:
+        from .series import check_ladder
+
+        total = len(continues.locked) if continues is not None else req.strokes
+        check_ladder(req, total, continues.count if continues is not None else 0)
+    return continues
+
+
+def _clipasso(req: JobRequest, encoder: Encoder, augs: int, img, strokes: int, continues):
     from .clipasso import Clipasso, ClipassoConfig
     from .images import fit_square
 
     target, mask = fit_square(img, req.canvas[0])
-    cfg = ClipassoConfig(strokes=req.strokes, steps=req.steps, canvas=req.canvas[0], seeds=req.seeds,
+    cfg = ClipassoConfig(strokes=strokes, steps=req.steps, canvas=req.canvas[0], seeds=req.seeds,
                          seed=req.seed, augmentations=augs)
-    return Clipasso(cfg, encoder, target, mask if req.mask else None, meta=req.meta())
+    return Clipasso(cfg, encoder, target, mask if req.mask else None, meta=req.meta(), continues=continues)
 
 
 def prompt_warnings(req: JobRequest, encoder: Encoder) -> Iterator[WarningEvent]:
-    texts = ([req.prompt] if req.prompt else []) + list(req.negative)
     if req.method == "clipasso" and (req.prompt or req.negative):
         yield WarningEvent("CLIPasso sketches the image: the prompt and negative prompts are not used")
         return
-    for i, text in enumerate(texts):
-        what = "prompt" if i == 0 else f"negative prompt {i}"
+    if req.keyed_prompts:
+        texts = [(f"keyed prompt {i + 1}", p) for i, (_, p) in enumerate(req.keyed_prompts)]
+    else:
+        texts = [("prompt", req.prompt)] if req.prompt else []
+    texts += [(f"negative prompt {i + 1}", n) for i, n in enumerate(req.negative)]
+    for what, text in texts:
         n = encoder.count_tokens(text)
         if n > encoder.context_length:
             yield WarningEvent(f"{what} needs {n} tokens but {encoder.label} reads {encoder.context_length}: "
@@ -100,18 +124,29 @@ def run_events(req: JobRequest, should_stop: Callable[[], bool] | None = None,
                encoder: Encoder | None = None) -> Iterator[Event]:
     """Load the model, build the method and run it; raises SynthError for expected failures."""
     from .encoders.registry import load_encoder
-    from .engine import optimise
 
     inputs = load_inputs(req)
     with torch_threads(req.threads):
         enc = encoder or load_encoder(req.model, req.device, req.cache_dir, offline=req.offline)
-        yield Started(req.steps, str(enc.device), enc.label, req.method)
+        yield Started(req.total_steps, str(enc.device), enc.label, req.method)
         yield from prompt_warnings(req, enc)
         method = build_method(req, enc, inputs)
-        events = optimise(method, req.steps, req.snapshot_every, should_stop)
+        events = _plan(req, method, should_stop)
         if req.tidy_or_default:
             events = _tidied(events, method, req.tidy is not None, should_stop)
         yield from events
+
+
+def _plan(req: JobRequest, method, should_stop: Callable[[], bool] | None) -> Iterator[Event]:
+    """The run's stages: one optimisation, a ladder, or keyed prompts."""
+    from . import series
+    from .engine import optimise
+
+    if req.ladder:
+        return series.ladder(method, req, should_stop)
+    if req.keyed_prompts:
+        return series.keyed(method, req, should_stop)
+    return optimise(method, req.steps, req.snapshot_every, should_stop)
 
 
 def _tidied(events: Iterator[Event], method, asked: bool, should_stop: Callable[[], bool] | None) -> Iterator[Event]:

@@ -27,6 +27,9 @@ MIN_CANVAS, MAX_CANVAS = 16, 4096
 MAX_SEEDS = 16
 MAX_AUGMENTATIONS = 64
 MAX_THREADS = 1024
+MAX_LEVELS = 16  # rungs of an abstraction ladder
+MAX_KEYS = 256  # keyed prompts of one run
+MAX_FRAME = 1_048_574  # Blender's last frame (and minus it the first)
 MAX_TEXT = 10_000  # characters of a prompt: far beyond any model's context, small enough to refuse floods
 
 
@@ -72,12 +75,24 @@ class JobRequest:
     threads: int = 0  # CPU threads for torch during this run; 0 keeps the host's setting
     offline: bool = False  # never touch the network (Blender's "Allow Online Access" off)
     tidy: bool | None = None  # remove strokes that do not help, then fine-tune; None: the method's default
+    init: str | None = None  # a drawing (.json / .svg) to continue: its strokes come first
+    lock: tuple[int, ...] = ()  # strokes of ``init`` that never change
+    add: int = 0  # new strokes drawn after ``init``'s (with ``init``, instead of ``strokes``)
+    ladder: tuple[int, ...] = ()  # stroke counts of an abstraction ladder, e.g. (64, 32, 16, 8, 4)
+    level_steps: int | None = None  # fine-tuning steps of each later rung; None: a quarter of ``steps``, >= 20
+    keyed_prompts: tuple[tuple[int, str], ...] = ()  # (frame, prompt): each stretch morphs from the last
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["negative"] = list(self.negative)
         d["canvas"] = list(self.canvas)
-        return {k: v for k, v in d.items() if v is not None}
+        d["lock"], d["ladder"] = list(self.lock), list(self.ladder)
+        d["keyed_prompts"] = [list(k) for k in self.keyed_prompts]
+        if self.init is not None:
+            del d["strokes"]  # the drawing's and ``add``
+        if self.keyed_prompts:
+            del d["prompt"]  # the first keyed prompt
+        return {k: v for k, v in d.items() if v is not None and not (k in OPTIONAL_LISTS and not v)}
 
     def meta(self) -> dict[str, Any]:
         """Settings to store with every drawing so that it can be reproduced."""
@@ -86,6 +101,12 @@ class JobRequest:
             skip |= {"style_image", "style_strength", "style_weights"}
         if self.method != "clipasso":
             skip |= {"image", "mask"}
+        if self.init is not None:
+            skip.add("strokes")  # the drawing's strokes plus ``add``
+        else:
+            skip |= {"lock", "add"}
+        if not self.ladder:
+            skip.add("level_steps")
         return {k: v for k, v in self.to_dict().items() if k not in skip}
 
     @property
@@ -94,8 +115,24 @@ class JobRequest:
 
     @property
     def tidy_or_default(self) -> bool:
+        """Off for ladders and keyed prompts: they fix their stroke counts themselves."""
+        if self.ladder or self.keyed_prompts:
+            return False
         return self.tidy if self.tidy is not None else METHOD_DEFAULTS[self.method].tidy
 
+    @property
+    def level_steps_or_default(self) -> int:
+        return self.level_steps if self.level_steps is not None else max(20, self.steps // 4)
+
+    @property
+    def total_steps(self) -> int:
+        """Steps of the whole run: every rung of a ladder, every stretch of keyed prompts."""
+        if self.ladder:
+            return self.steps + (len(self.ladder) - 1) * self.level_steps_or_default
+        return self.steps * max(1, len(self.keyed_prompts))
+
+
+OPTIONAL_LISTS = ("lock", "ladder", "keyed_prompts")  # left out of the dict when empty
 
 # How a run was made, not what it made: not stored with results.
 NOT_RECORDED = ("device", "cache_dir", "snapshot_every", "threads", "offline")
@@ -118,11 +155,21 @@ def parse_request(d: Any) -> JobRequest:
     if method == "clipasso" and cw != ch:
         raise BadRequest("CLIPasso sketches on a square canvas: give one size")
     aug = d.get("augmentations")
+    keyed = _keyed_prompts(d, method)
+    ladder = _ladder(d, method)
+    init = _continuation(d, method)
+    strokes = _int(d, "strokes", defaults.strokes, 1, MAX_STROKES, f" (at most {MAX_STROKES} strokes)")
+    if ladder:
+        if "strokes" in d and strokes != ladder[0]:
+            raise BadRequest(f"the ladder starts at {ladder[0]} strokes but strokes is {strokes}: leave strokes out")
+        strokes = ladder[0]
+    if (ladder or keyed) and d.get("tidy"):
+        raise BadRequest("a ladder or keyed prompts fix the stroke counts themselves: leave tidy out")
     return JobRequest(
-        prompt=_prompt(d, method),
+        prompt=keyed[0][1] if keyed else _prompt(d, method),
         method=method,
         negative=_negatives(d.get("negative", [])),
-        strokes=_int(d, "strokes", defaults.strokes, 1, MAX_STROKES, f" (at most {MAX_STROKES} strokes)"),
+        strokes=strokes,
         steps=_int(d, "steps", defaults.steps, 1, MAX_STEPS),
         seed=_int(d, "seed", 0, 0, 2**62),
         seeds=_int(d, "seeds", defaults.seeds, 1, MAX_SEEDS),
@@ -140,7 +187,73 @@ def parse_request(d: Any) -> JobRequest:
         threads=_int(d, "threads", 0, 0, MAX_THREADS),
         offline=_bool(d, "offline", False),
         tidy=None if d.get("tidy") is None else _bool(d, "tidy", False),
+        init=init,
+        lock=_lock(d, init),
+        add=_int(d, "add", 0, 0, MAX_STROKES),
+        ladder=ladder,
+        level_steps=None if d.get("level_steps") is None else _int(d, "level_steps", 20, 1, MAX_STEPS),
+        keyed_prompts=keyed,
     )
+
+
+def _continuation(d: dict, method: str) -> str | None:
+    """The drawing to continue (checked for existence and fit when the run loads it)."""
+    if d.get("init") is None:
+        for key in ("lock", "add"):
+            if d.get(key) not in (None, [], 0):
+                raise BadRequest(f"{key} needs init: the drawing whose strokes are {'kept' if key == 'lock' else 'added to'}")
+        return None
+    if method == "pixels":
+        raise BadRequest("the pixel baseline has no strokes to continue: use clipdraw, styleclipdraw or clipasso")
+    if "strokes" in d:
+        raise BadRequest("when continuing a drawing give add (the number of new strokes), not strokes")
+    return _path(d, "init", "the drawing to continue")
+
+
+def _lock(d: dict, init: str | None) -> tuple[int, ...]:
+    lock = d.get("lock", [])
+    if not isinstance(lock, list) or len(lock) > MAX_STROKES:
+        raise BadRequest(f"lock must be a list of stroke indices, got {_short(repr(lock))}")
+    return tuple(sorted({_int({"lock": i}, "lock", 0, 0, MAX_STROKES - 1) for i in lock})) if init else ()
+
+
+def _ladder(d: dict, method: str) -> tuple[int, ...]:
+    rungs = d.get("ladder")
+    if rungs in (None, []):
+        return ()
+    if method == "pixels":
+        raise BadRequest("the pixel baseline has no strokes to remove: a ladder needs a stroke method")
+    if not isinstance(rungs, list) or not 2 <= len(rungs) <= MAX_LEVELS:
+        raise BadRequest(f"ladder must be a list of 2 to {MAX_LEVELS} stroke counts, got {_short(repr(rungs))}")
+    counts = tuple(_int({"ladder": n}, "ladder", 1, 1, MAX_STROKES) for n in rungs)
+    if any(a <= b for a, b in zip(counts, counts[1:])):
+        raise BadRequest(f"ladder counts must go down, e.g. 64,32,16: got {','.join(map(str, counts))}")
+    return counts
+
+
+def _keyed_prompts(d: dict, method: str) -> tuple[tuple[int, str], ...]:
+    """(frame, prompt) pairs, frames strictly increasing; given as [frame, text] or {frame, prompt}."""
+    keys = d.get("keyed_prompts")
+    if keys in (None, []):
+        return ()
+    if method not in ("clipdraw", "styleclipdraw"):
+        raise BadRequest("keyed prompts need a prompt-driven method: clipdraw or styleclipdraw")
+    if not isinstance(keys, list) or len(keys) > MAX_KEYS:
+        raise BadRequest(f"keyed_prompts must be a list of at most {MAX_KEYS} [frame, prompt] pairs")
+    if d.get("prompt") is not None or d.get("ladder"):
+        raise BadRequest("keyed prompts replace prompt and cannot be combined with a ladder: give one of them")
+    out = []
+    for i, key in enumerate(keys):
+        if isinstance(key, dict) and set(key) == {"frame", "prompt"}:
+            key = [key["frame"], key["prompt"]]
+        if not (isinstance(key, list) and len(key) == 2):
+            raise BadRequest(f"keyed prompt {i + 1} must be [frame, prompt], got {_short(repr(key))}")
+        what = f"the frame of keyed prompt {i + 1}"
+        frame = _int({what: key[0]}, what, 1, -MAX_FRAME, MAX_FRAME)
+        out.append((frame, _text(key[1], f"keyed prompt {i + 1}")))
+    if any(a[0] >= b[0] for a, b in zip(out, out[1:])):
+        raise BadRequest(f"keyed prompts must be in frame order, one per frame: got frames {[f for f, _ in out]}")
+    return tuple(out)
 
 
 def _short(text: str, limit: int = 80) -> str:

@@ -84,6 +84,13 @@ class StrokeTensors:
         return StrokeTensors(self.points.index_select(1, rows), self.half_widths.index_select(1, idx),
                              self.colors.index_select(1, idx), topo)
 
+    def then(self, other: "StrokeTensors") -> "StrokeTensors":
+        """These strokes followed by ``other``'s (same batch size), drawn on top of them."""
+        seg = torch.cat([self.topology.segments.cpu(), other.topology.segments.cpu()])
+        return StrokeTensors(torch.cat([self.points, other.points], 1), torch.cat([self.half_widths, other.half_widths], 1),
+                             torch.cat([self.colors, other.colors], 1),
+                             Topology.from_segments(seg.numpy(), self.points.device))
+
     def without_each(self, strokes: Sequence[int]) -> "StrokeTensors":
         """Scene 0 once as it is, then once per stroke in ``strokes`` with that stroke hidden (alpha 0).
 

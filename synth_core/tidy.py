@@ -8,8 +8,9 @@ repeats while the objective stays within a tolerance of where it was. For CLIPas
 abstraction by removal; for StyleCLIPDraw the style loss counts in the contribution.
 
 A method takes part by offering ``tidy_strokes()`` (the one scene that is its result),
-``objective(strokes)`` (deterministic loss of B scenes) and ``restart(strokes, steps)`` (a new
-run of the same method from these strokes).
+``objective(strokes)`` (deterministic loss of B scenes), ``restart(kept, steps)`` (a new run of
+the same method from the strokes ``kept``) and ``locked_strokes()`` (strokes never to remove: the
+ones an artist locked in a continued drawing).
 """
 
 from __future__ import annotations
@@ -39,11 +40,14 @@ class Tidyable(Method, Protocol):
 
     def objective(self, strokes: StrokeTensors) -> torch.Tensor: ...
 
-    def restart(self, strokes: StrokeTensors, steps: int) -> "Tidyable": ...
+    def restart(self, kept: torch.Tensor, steps: int) -> "Tidyable": ...
+
+    def locked_strokes(self) -> torch.Tensor: ...
 
 
 def supports(method: object) -> bool:
-    return all(callable(getattr(method, name, None)) for name in ("tidy_strokes", "objective", "restart"))
+    return all(callable(getattr(method, name, None))
+               for name in ("tidy_strokes", "objective", "restart", "locked_strokes"))
 
 
 @torch.no_grad()
@@ -62,18 +66,27 @@ def contributions(method: Tidyable, strokes: StrokeTensors, chunk: int = 32) -> 
     return out
 
 
-def removable(contrib: torch.Tensor, share: float, min_strokes: int) -> torch.Tensor:
-    """[N] bool: the strokes to remove this round (weakest first, keeping ``min_strokes``)."""
+def removable(contrib: torch.Tensor, share: float, min_strokes: int, locked: torch.Tensor | None = None
+              ) -> torch.Tensor:
+    """[N] bool: the strokes to remove this round (weakest first, keeping ``min_strokes`` and every locked one)."""
     strongest = float(contrib.max())
     if strongest <= 0:
         return torch.zeros_like(contrib, dtype=torch.bool)
     weak = contrib < share * strongest
-    spare = max(0, contrib.numel() - min_strokes)
-    if int(weak.sum()) > spare:
-        order = torch.argsort(contrib)
-        weak = torch.zeros_like(weak)
-        weak[order[:spare]] = True
-    return weak
+    if locked is not None:
+        weak &= ~locked.to(torch.bool)
+    return weakest(contrib, int(weak.sum()), min_strokes, locked)
+
+
+def weakest(contrib: torch.Tensor, count: int, min_strokes: int = 1, locked: torch.Tensor | None = None
+            ) -> torch.Tensor:
+    """[N] bool: the ``count`` strokes that contribute least, never a locked one, keeping ``min_strokes``."""
+    free = torch.ones_like(contrib, dtype=torch.bool) if locked is None else ~locked.to(torch.bool)
+    count = min(count, int(free.sum()), max(0, contrib.numel() - min_strokes))
+    order = torch.argsort(torch.where(free, contrib, torch.full_like(contrib, float("inf"))))
+    out = torch.zeros_like(contrib, dtype=torch.bool)
+    out[order[:max(0, count)]] = True
+    return out
 
 
 @dataclass(frozen=True)
@@ -94,10 +107,11 @@ def tidy(method: Tidyable, cfg: TidyConfig, step: int, should_stop: Callable[[],
         if stop():
             break
         strokes = current.tidy_strokes()
-        weak = removable(contributions(current, strokes, cfg.chunk), cfg.share, cfg.min_strokes)
+        weak = removable(contributions(current, strokes, cfg.chunk), cfg.share, cfg.min_strokes,
+                         current.locked_strokes())
         if not weak.any():
             break
-        candidate = current.restart(strokes.keep(~weak), cfg.finetune_steps)
+        candidate = current.restart(~weak, cfg.finetune_steps)
         for t in range(cfg.finetune_steps):
             if stop():
                 break

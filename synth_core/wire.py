@@ -14,10 +14,13 @@ from typing import Any
 
 from .errors import BadRequest
 
-PROTOCOL_VERSION = 2  # 2: ``started`` carries the version; the final drawing comes only with ``done``
+# 2: ``started`` carries the version; the final drawing comes only with ``done``
+# 3: ``stage`` (a rung of a ladder, a keyed prompt's drawing); snapshots may carry a timeline ``frame``
+PROTOCOL_VERSION = 3
 
-STARTED, WARNING, PROGRESS, SNAPSHOT, DONE, ERROR = "started", "warning", "progress", "snapshot", "done", "error"
-EVENT_KINDS = frozenset({STARTED, WARNING, PROGRESS, SNAPSHOT, DONE, ERROR})
+STARTED, WARNING, PROGRESS, SNAPSHOT, STAGE, DONE, ERROR = (
+    "started", "warning", "progress", "snapshot", "stage", "done", "error")
+EVENT_KINDS = frozenset({STARTED, WARNING, PROGRESS, SNAPSHOT, STAGE, DONE, ERROR})
 TERMINAL = frozenset({DONE, ERROR})  # every job ends with exactly one of these; nothing follows it
 ERROR_KINDS = ("bad_request", "missing_weights", "internal")
 
