@@ -3,7 +3,8 @@
 Knots and handles come straight from the cubic control points (``bezier.knot_handles``), the
 tube radius is the stroke's half width in world units (``bevel_depth`` 1, per-point ``radius``),
 and colour and alpha come from one reused material per colour (``materials.curve_material``).
-``CurvesOutput`` is how a run writes curves: splines rewritten live, every snapshot keyed at the end.
+``CurvesOutput`` is how a run writes curves: splines rewritten live, every snapshot keyed at the end;
+``CurvesLevels`` is how an abstraction ladder writes them: one curve object per level.
 """
 
 from __future__ import annotations
@@ -124,3 +125,60 @@ class CurvesOutput:
             if len(self._snapshots) > 1:
                 animation.keyframe_curve(obj.data, frames, self._snapshots)
         materials.remove_unused(self._created)
+
+
+def hide(obj: bpy.types.Object) -> None:
+    """Hidden in the viewport (the outliner's eye, so one click shows it) and in renders."""
+    obj.hide_render = True
+    try:
+        obj.hide_set(True)
+    except RuntimeError:  # not in the current view layer (a collection excluded from it)
+        obj.hide_viewport = True
+
+
+def levels_collection(obj: bpy.types.Object) -> bpy.types.Collection:
+    """A new sub-collection ``<result> levels`` in ``obj``'s first collection."""
+    coll = bpy.data.collections.new(f"{obj.name} levels")
+    obj.users_collection[0].children.link(coll)
+    return coll
+
+
+class CurvesLevels(CurvesOutput):
+    """An abstraction ladder as curves: the result object shows the level being drawn, and at the
+    end the last level; each earlier finished level becomes a curve object of its own, hidden, in
+    the sub-collection ``<result> levels``.
+
+    Objects rather than one object, because a curve object has no layers; the last level is the
+    result object itself (what Replace Active, read-back and renders use).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.made: list[bpy.types.Object] = []  # the level objects, in order
+        self._collection: bpy.types.Collection | None = None
+
+    def level(self, obj: bpy.types.Object, index: int, stages: int, label: str, frame: int,
+              strokes: MappedStrokes) -> bpy.types.Object | None:
+        """Level ``index`` is finished: a hidden curve object of its own (None for the last level,
+        which the result object shows)."""
+        if index >= stages - 1:
+            return None
+        name = f"{obj.name} {label}"[:63]
+        level = bpy.data.objects.new(name, new_data(name, strokes))
+        self._created |= assign_materials(level.data, strokes)
+        level[SRGBA_PROPERTY] = strokes.srgba.ravel().tolist()
+        level.matrix_world = obj.matrix_world.copy()
+        self._levels(obj).objects.link(level)
+        hide(level)
+        self.made.append(level)
+        return level
+
+    def _levels(self, obj: bpy.types.Object) -> bpy.types.Collection:
+        """This run's levels collection (made again if it was deleted meanwhile)."""
+        try:
+            if self._collection is not None and self._collection.name in bpy.data.collections:
+                return self._collection
+        except ReferenceError:
+            pass
+        self._collection = levels_collection(obj)
+        return self._collection

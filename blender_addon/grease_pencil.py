@@ -4,15 +4,18 @@ Blender 4.3+ has Grease Pencil v3 (``GREASEPENCIL`` objects; strokes are curves 
 attribute arrays, Bezier with handles, so the engine's control points land exactly). Blender 4.2
 has v2 (``GPENCIL`` objects; strokes are point lists, so each cubic path is sampled into a
 polyline). Everything version-specific lives here; callers use ``new_data``, ``object_type``,
-``write_frame`` and ``set_frame_materials``.
+``write_frame`` and ``set_frame_materials`` (on the drawing layer, or on a layer they name).
 
 Colour and alpha come from the stroke's material, one reused material per colour
 (``materials.gp_material``), so that editing a material restyles its strokes; points keep full
 opacity and no vertex colour. ``GreasePencilOutput`` is how a run writes Grease Pencil: one
-keyed frame per snapshot, live colours from the preview palette, exact colours at the end.
+keyed frame per snapshot, live colours from the preview palette, exact colours at the end;
+``GreasePencilLevels`` is how an abstraction ladder writes it: one layer per level.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import bpy
 import numpy as np
@@ -51,29 +54,54 @@ def datablocks() -> bpy.types.bpy_prop_collection:
     return bpy.data.grease_pencils
 
 
-def new_data(name: str) -> bpy.types.ID:
+def new_data(name: str, layer_name: str = LAYER_NAME) -> bpy.types.ID:
     """A Grease Pencil datablock with one unlit layer and 2D stroke order (no materials yet)."""
     gp = datablocks().new(name)
     gp.stroke_depth_order = '2D'  # strokes layer in drawing order, as on the engine's canvas
-    layer = gp.layers.new(LAYER_NAME, set_active=True) if not is_v3() else gp.layers.new(LAYER_NAME)
-    layer.use_lights = False  # lights would darken the drawing's colours
+    new_layer(gp, layer_name)
     return gp
 
 
-def layer_of(gp: bpy.types.ID) -> bpy.types.bpy_struct:
-    layer = gp.layers.get(LAYER_NAME) if hasattr(gp.layers, "get") else None
+def new_layer(gp: bpy.types.ID, name: str) -> bpy.types.bpy_struct:
+    """An unlit layer on top of the others (lights would darken the drawing's colours)."""
+    layer = gp.layers.new(name, set_active=True) if not is_v3() else gp.layers.new(name)
+    layer.use_lights = False
+    return layer
+
+
+def layer_name(layer) -> str:
+    """A layer's name (v2 calls it ``info``)."""
+    return layer.name if is_v3() else layer.info
+
+
+def rename_layer(layer, name: str) -> None:
+    if is_v3():
+        layer.name = name
+    else:
+        layer.info = name
+
+
+def find_layer(gp: bpy.types.ID, name: str):
+    """The layer called ``name``, or None."""
+    return next((layer for layer in gp.layers if layer_name(layer) == name), None)
+
+
+def layer_of(gp: bpy.types.ID, name: str = LAYER_NAME) -> bpy.types.bpy_struct:
+    """The layer called ``name`` (default: the drawing layer), else the first layer."""
+    layer = find_layer(gp, name)
     return layer if layer is not None else gp.layers[0]
 
 
-def frame_numbers(gp: bpy.types.ID) -> list[int]:
-    """Keyed frame numbers of the drawing layer, ascending."""
-    return sorted(int(f.frame_number) for f in layer_of(gp).frames)
+def frame_numbers(gp: bpy.types.ID, name: str = LAYER_NAME) -> list[int]:
+    """Keyed frame numbers of the drawing layer (or the layer called ``name``), ascending."""
+    return sorted(int(f.frame_number) for f in layer_of(gp, name).frames)
 
 
-def write_frame(gp: bpy.types.ID, frame_number: int, strokes: MappedStrokes, slots: np.ndarray) -> None:
-    """Put ``strokes`` on the drawing layer at ``frame_number``, replacing what was there; stroke
-    i uses material slot ``slots[i]``."""
-    layer = layer_of(gp)
+def write_frame(gp: bpy.types.ID, frame_number: int, strokes: MappedStrokes, slots: np.ndarray,
+                layer=None) -> None:
+    """Put ``strokes`` on the drawing layer (or ``layer``) at ``frame_number``, replacing what was
+    there; stroke i uses material slot ``slots[i]``."""
+    layer = layer if layer is not None else layer_of(gp)
     _remove_frame(layer, frame_number)
     if is_v3():
         _write_v3(layer.frames.new(frame_number).drawing, strokes, slots)
@@ -82,10 +110,11 @@ def write_frame(gp: bpy.types.ID, frame_number: int, strokes: MappedStrokes, slo
 
 
 def set_frame_materials(gp: bpy.types.ID, frame_number: int, slots: np.ndarray,
-                        srgba: np.ndarray | None = None) -> None:
-    """Point the strokes of the keyed frame ``frame_number`` at material slots ``slots`` (v3: and
-    record ``srgba``, the drawing colours those materials stand for)."""
-    frame = next(f for f in layer_of(gp).frames if f.frame_number == frame_number)
+                        srgba: np.ndarray | None = None, layer=None) -> None:
+    """Point the strokes of the keyed frame ``frame_number`` (of the drawing layer, or ``layer``) at
+    material slots ``slots`` (v3: and record ``srgba``, the drawing colours those materials stand for)."""
+    layer = layer if layer is not None else layer_of(gp)
+    frame = next(f for f in layer.frames if f.frame_number == frame_number)
     if is_v3():
         _set(frame.drawing.attributes, "material_index", 'INT', 'CURVE', "value", slots)
         if srgba is not None:
@@ -214,3 +243,93 @@ class GreasePencilOutput:
                 set_frame_materials(obj.data, f, slots[at : at + len(keys[f])], srgba)
                 at += len(keys[f])
         materials.remove_unused(self._created)
+
+
+def level_name(count: int) -> str:
+    """A ladder level's layer name while it forms (the engine's ``stage`` label replaces it)."""
+    return f"{count} strokes"
+
+
+class GreasePencilLevels:
+    """An abstraction ladder as one Grease Pencil object with one layer per level.
+
+    Each level is a layer with one keyed frame: the live preview forms in the layer of the level
+    being drawn (earlier levels are hidden meanwhile), a finished level (a ``stage`` event) takes
+    the engine's label and its exact drawing, and at the end every layer is hidden except the last
+    one drawn: the most abstract level, or where a cancelled run stopped. Layers rather than
+    objects, so that the levels stay one drawing that a user flips through in the layer list.
+    """
+
+    def __init__(self, counts: Sequence[int]) -> None:
+        self._names = [level_name(n) for n in counts]
+        self._level = 0  # the level being drawn
+        self._written: dict[str, tuple[int, MappedStrokes]] = {}  # layer -> (frame, strokes), in order
+        self._created: set[str] = set()
+
+    @staticmethod
+    def object_type() -> str:
+        return object_type()
+
+    @staticmethod
+    def datablocks() -> bpy.types.bpy_prop_collection:
+        return datablocks()
+
+    def new_data(self, name: str, strokes: MappedStrokes) -> bpy.types.ID:
+        return new_data(name, self._names[0])
+
+    def write(self, obj: bpy.types.Object, index: int, frame: int, strokes: MappedStrokes, final: bool) -> int:
+        """The live preview (or, with ``final``, the run's last drawing) on the current level's layer."""
+        self._put(obj, self._layer(obj, self._level), frame, strokes, final)
+        return index
+
+    def level(self, obj: bpy.types.Object, index: int, stages: int, label: str, frame: int,
+              strokes: MappedStrokes) -> None:
+        """Level ``index`` is finished: its layer takes ``label`` and the exact drawing; the next
+        previews go to the next level's layer."""
+        layer = self._layer(obj, index)
+        if label and layer_name(layer) != label:
+            self._written.pop(layer_name(layer), None)
+            rename_layer(layer, label)
+        self._names[min(index, len(self._names) - 1)] = layer_name(layer)
+        self._put(obj, layer, frame, strokes, final=True)
+        self._level = min(index + 1, stages - 1, len(self._names) - 1)
+
+    def close(self, obj: bpy.types.Object | None, frames: list[int]) -> None:
+        """Exact colours on every layer, only the last level drawn shown, unused materials removed."""
+        if obj is not None and self._written:
+            layers = [(find_layer(obj.data, name), frame, strokes) for name, (frame, strokes) in self._written.items()]
+            layers = [item for item in layers if item[0] is not None]
+            keys = [materials.colour_keys(strokes.display_srgba) for _, _, strokes in layers]
+            slots, created = materials.assign_slots(obj.data, [k for ks in keys for k in ks], materials.gp_material,
+                                                    materials.GP_MATERIAL_PREFIX)
+            self._created |= created
+            at = 0
+            for (layer, frame, strokes), ks in zip(layers, keys, strict=True):
+                set_frame_materials(obj.data, frame, slots[at : at + len(ks)], strokes.srgba, layer=layer)
+                at += len(ks)
+            shown = layers[-1][0] if layers else None
+            for layer in obj.data.layers:
+                layer.hide = layer != shown and layer_name(layer) in self._written
+        materials.remove_unused(self._created)
+
+    def _layer(self, obj: bpy.types.Object, index: int):
+        """The layer of level ``index``, made on top when it is new (and the others hidden meanwhile)."""
+        name = self._names[min(index, len(self._names) - 1)]
+        layer = find_layer(obj.data, name)
+        if layer is None:
+            layer = new_layer(obj.data, name)
+        for other in obj.data.layers:
+            if layer_name(other) in self._written:
+                other.hide = other != layer
+        layer.hide = False
+        return layer
+
+    def _put(self, obj: bpy.types.Object, layer, frame: int, strokes: MappedStrokes, final: bool) -> None:
+        keys = materials.colour_keys(strokes.display_srgba, preview=not final)
+        slots, created = materials.assign_slots(obj.data, keys, materials.gp_material, materials.GP_MATERIAL_PREFIX,
+                                                keep=True)
+        self._created |= created
+        write_frame(obj.data, frame, strokes, slots, layer=layer)
+        name = layer_name(layer)
+        self._written.pop(name, None)  # re-inserted last: dict order is the order levels were drawn
+        self._written[name] = (frame, strokes)

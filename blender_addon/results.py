@@ -7,10 +7,18 @@ and keeps one object up to date through the output chosen once from the spec: Gr
 owns what both share: the object, its collection and custom properties, which snapshot goes to
 which frame, and the timeline. Whatever happens later (cancel, crash), the object keeps the
 last drawing written.
+
+Runs made of stages (``OutputSpec.stages``) differ in where drawings go:
+- ``KEYED`` (keyed prompts): drawings land on the frames the engine gives (each prompt's drawing
+  on its key frame, the morph between keys on the frames between); the forming of the first
+  prompt, which has no frame, is a live preview on the first key's frame.
+- ``LADDER`` (an abstraction ladder): snapshots are a live preview; each finished level is kept
+  by the output's ``level`` (a Grease Pencil layer, or a curve object of its own).
 """
 
 from __future__ import annotations
 
+import bisect
 import json
 import uuid
 from dataclasses import dataclass, field
@@ -55,6 +63,26 @@ class Output(Protocol):
 
 OUTPUT_KINDS: dict[str, type[Output]] = {"GREASE_PENCIL": grease_pencil.GreasePencilOutput, "CURVES": curves.CurvesOutput}
 OUTPUTS = tuple(OUTPUT_KINDS)
+STAGES = ("NONE", "LADDER", "KEYED")
+
+
+def make_output(output: str, ladder: tuple[int, ...] = ()) -> Output:
+    """The output for a run: one level per rung for a ladder, else one drawing over time."""
+    if not ladder:
+        return OUTPUT_KINDS[output]()
+    return grease_pencil.GreasePencilLevels(ladder) if output == "GREASE_PENCIL" else curves.CurvesLevels()
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A finished stage of a run (the wire's ``stage`` event, without its drawing)."""
+
+    index: int
+    stages: int
+    step: int
+    label: str
+    frame: int | None = None  # keyed prompts: the prompt's frame
+    prompt: str | None = None
 
 
 class TargetLost(RuntimeError):
@@ -76,12 +104,21 @@ class OutputSpec:
     properties: dict[str, Any] = field(default_factory=dict)
     collection: str = COLLECTION_NAME
     overlay: overlay.OverlaySpec | None = None  # the source image under a sketch
+    stages: str = "NONE"  # 'NONE', 'LADDER' (one level per rung) or 'KEYED' (drawings on the engine's frames)
+    ladder: tuple[int, ...] = ()  # LADDER: the stroke count of each level
+    key_frames: tuple[int, ...] = ()  # KEYED: the frame of each keyed prompt, ascending
 
     def __post_init__(self) -> None:
         if self.output not in OUTPUTS:
             raise ValueError(f"output must be one of {OUTPUTS}, got {self.output!r}")
         if self.frames_per_snapshot < 1:
             raise ValueError("frames_per_snapshot must be at least 1")
+        if self.stages not in STAGES:
+            raise ValueError(f"stages must be one of {STAGES}, got {self.stages!r}")
+        if (self.stages == "LADDER") != bool(self.ladder) or (self.stages == "KEYED") != bool(self.key_frames):
+            raise ValueError("a ladder needs its stroke counts and keyed prompts their frames, nothing else")
+        if list(self.key_frames) != sorted(set(self.key_frames)):
+            raise ValueError(f"key frames must go up, got {list(self.key_frames)}")
 
 
 def object_type_for(output: str) -> str:
@@ -117,10 +154,12 @@ class ResultWriter:
         self.spec = spec
         self.scene = scene
         self.run_id = uuid.uuid4().hex
-        self._output: Output = OUTPUT_KINDS[spec.output]()
+        self._output: Output = make_output(spec.output, spec.ladder)
         self._obj: bpy.types.Object | None = None
         self._obj_name = ""
         self._steps: list[int] = []  # engine step of each kept snapshot
+        self._frames: list[int] = []  # scene frame of each kept snapshot
+        self.levels: list[bpy.types.Object] = []  # a curve ladder's level objects
         self.finished = False
         self.notes: list[str] = []  # warnings for the user (the session reports them)
 
@@ -144,7 +183,7 @@ class ResultWriter:
     @property
     def frames(self) -> list[int]:
         """Scene frame of each kept snapshot."""
-        return [self._frame(i) for i in range(len(self._steps))]
+        return list(self._frames)
 
     def _frame(self, index: int) -> int:
         return self.spec.start_frame + index * self.spec.frames_per_snapshot
@@ -203,19 +242,75 @@ class ResultWriter:
         obj[PROP_PREFIX + "overlay"] = empty.name
 
     # -- drawings ----------------------------------------------------------------------------
-    def add(self, drawing, step: int, final: bool = False) -> bpy.types.Object:
-        """Write one drawing: a snapshot, or the final one (exact colours) when ``final``."""
+    def add(self, drawing, step: int, final: bool = False, frame: int | None = None,
+            kept: bool = False) -> bpy.types.Object:
+        """Write one drawing: a snapshot, or the final one (exact colours) when ``final``.
+
+        ``frame`` is where the engine put it on the timeline (keyed prompts); ``kept`` keeps it
+        there whatever the Animation setting (a keyed prompt's own drawing).
+        """
         strokes = map_strokes(drawing, self.spec.plane)
+        obj = self._ensure_object(drawing, strokes)
+        index, at = self._slot(frame, final, kept)
+        written = self._output.write(obj, index, at, strokes, final)
+        if written != index and self.spec.stages != "KEYED":  # the output started over
+            at = self._frame(written)
+        self._steps[written:], self._frames[written:] = [step], [at]
+        if self.spec.follow:
+            self.scene.frame_current = at
+        obj[PROP_PREFIX + "step"] = int(step)
+        obj[PROP_PREFIX + "frames"] = [self._frames[0], self._frames[-1]]
+        return obj
+
+    def stage(self, drawing, stage: Stage) -> bpy.types.Object:
+        """A finished stage: a keyed prompt's drawing on its frame, or a ladder's level."""
+        if self.spec.stages == "KEYED" and stage.frame is not None:
+            return self.add(drawing, stage.step, frame=stage.frame, kept=True)
+        strokes = map_strokes(drawing, self.spec.plane)
+        obj = self._ensure_object(drawing, strokes)
+        level = getattr(self._output, "level", None)
+        if level is None:  # a stage of a plain run (no engine sends one): nothing more to keep
+            return obj
+        at = self._frames[-1] if self._frames else self.spec.start_frame
+        made = level(obj, stage.index, stage.stages, stage.label, at, strokes)
+        if made is not None:
+            self._record_level(obj, made, drawing, stage)
+        obj[PROP_PREFIX + "level"] = stage.label
+        return obj
+
+    def _ensure_object(self, drawing, strokes: MappedStrokes) -> bpy.types.Object:
         obj = self.object or self._create_object(strokes)
         record_canvas(obj, drawing, self.spec.plane)
-        index = len(self._steps) if self.spec.keyframes else 0
-        index = self._output.write(obj, index, self._frame(index), strokes, final)
-        self._steps[index:] = [step]
-        if self.spec.follow:
-            self.scene.frame_current = self._frame(index)
-        obj[PROP_PREFIX + "step"] = int(step)
-        obj[PROP_PREFIX + "frames"] = [self._frame(0), self._frame(len(self._steps) - 1)]
         return obj
+
+    def _slot(self, frame: int | None, final: bool, kept: bool) -> tuple[int, int]:
+        """(index, scene frame) of the next drawing; a drawing replaces those at or after its frame."""
+        spec = self.spec
+        if spec.stages == "KEYED":
+            keys = spec.key_frames
+            if final and self._frames:  # the last stage's drawing (or the last good one): where the last went
+                at = self._frames[-1]
+            elif frame is None:  # the first prompt forming: a preview where its drawing will go
+                at = keys[0]
+            elif kept or spec.keyframes:
+                at = frame
+            else:  # Final Result Only: the morph is a preview on the frame of the key it heads for
+                at = next((k for k in keys if k >= frame), keys[-1])
+            return bisect.bisect_left(self._frames, at), at
+        if not spec.keyframes or spec.stages == "LADDER":
+            return 0, spec.start_frame
+        return len(self._frames), self._frame(len(self._frames))
+
+    def _record_level(self, obj: bpy.types.Object, level: bpy.types.Object, drawing, stage: Stage) -> None:
+        """A level object carries the result's record, its own canvas and which level it is."""
+        for key in obj.keys():
+            if key.startswith(PROP_PREFIX) and key not in level and key != PROP_PREFIX + "run_id":
+                level[key] = obj[key]
+        record_canvas(level, drawing, self.spec.plane)
+        level[PROP_PREFIX + "level"] = stage.label
+        level[PROP_PREFIX + "step"] = int(stage.step)
+        level[PROP_PREFIX + "strokes"] = len(drawing)
+        self.levels.append(level)
 
     def finish(self, drawing, step: int, cancelled: bool = False) -> bpy.types.Object | None:
         """The final drawing (None: keep the last one), then the run is closed."""
@@ -245,7 +340,8 @@ class ResultWriter:
             return
         self.finished = True
         self._output.close(obj, self.frames)
-        if obj is not None and self.spec.keyframes and self._steps:
+        timeline = self.spec.keyframes or self.spec.stages == "KEYED"
+        if obj is not None and timeline and self.spec.stages != "LADDER" and len(self._frames):
             animation.show_frames(self.scene, self.frames[0], self.frames[-1])
 
 

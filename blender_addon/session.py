@@ -2,9 +2,10 @@
 
 ``RunSession.pump`` runs on the main thread (the modal operator's timer, or the blocking loop in
 background mode) and applies the job's events (``synth_core.wire``: a closed, versioned set) to
-the scene. Starting a run is ``launch``'s job. The current session is kept here so that the
-panel, the Cancel operator and the file-load / quit handlers can reach it; a finished run
-leaves its summary in ``last_run``.
+the scene: snapshots (with the timeline ``frame`` keyed prompts give them), finished ``stage``s
+(a ladder's level, a keyed prompt's drawing) and the final drawing. Starting a run is
+``launch``'s job. The current session is kept here so that the panel, the Cancel operator and
+the file-load / quit handlers can reach it; a finished run leaves its summary in ``last_run``.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ class RunSummary:
     error: str = ""
     object_name: str = ""
     drawing: object = None  # the final synth_core Drawing (None if the run produced none)
+    refused: bool = False  # the run never started: its settings were refused (scripts exit 2)
 
 
 class RunSession:
@@ -52,6 +54,7 @@ class RunSession:
         self.eta_s: float | None = None
         self.device = ""
         self.error = ""
+        self.stage = ""  # the label of the last finished stage ("32 strokes", "frame 48: a blue square")
         self.messages: list[tuple[str, str]] = []  # (report type, text) not yet shown to the user
         self._started = time.monotonic()
         self._last_log = 0.0
@@ -70,6 +73,8 @@ class RunSession:
     def status_line(self) -> str:
         """'CLIPasso: step 40/300 · loss -0.312 · ETA 12 s' for the status bar and the panel."""
         parts = [f"step {self.step}/{self.steps}"]
+        if self.stage:
+            parts.append(f"done: {self.stage}")
         if self.loss is not None:
             parts.append(f"loss {self.loss:.3f}")
         if self.eta_s is not None and self.running:
@@ -128,7 +133,9 @@ class RunSession:
             self.step = max(self.step, step)
             drawing = self._drawing(ev)
             if drawing is not None:
-                self._write(lambda: self.writer.add(drawing, step))
+                self._write(lambda: self.writer.add(drawing, step, frame=_frame(ev)))
+        elif kind == wire.STAGE:
+            self._stage_event(ev)
         elif kind == wire.DONE:
             self._done(ev)
         elif kind == wire.ERROR:
@@ -147,6 +154,19 @@ class RunSession:
         self.steps = int(ev.get("steps", self.steps))
         self.device = str(ev.get("device", ""))
         self._print(f"{self.method_name}: started on {self.device} with {ev.get('model', '?')}")
+
+    def _stage_event(self, ev: dict) -> None:
+        """A finished part of a run: kept by the writer (a level, or a keyed prompt's drawing)."""
+        stage = results.Stage(index=int(ev.get("index", 0)), stages=int(ev.get("stages", 1)),
+                              step=int(ev.get("step", self.step)), label=str(ev.get("label", "")),
+                              frame=_frame(ev), prompt=ev.get("prompt"))
+        self.step = max(self.step, stage.step)
+        drawing = self._drawing(ev)
+        if drawing is None:
+            return
+        if self._write(lambda: self.writer.stage(drawing, stage)):
+            self.stage = stage.label
+            self._print(f"{self.method_name}: {stage.label} ({stage.index + 1} of {stage.stages})")
 
     def _drawing(self, ev: dict):
         """The event's Drawing; None if it has none (then a warning) or cannot be read (then failed)."""
@@ -230,6 +250,12 @@ class RunSession:
         return RunSummary(self.status, self.status_line(), self.error, self.object_name(), self.drawing)
 
 
+def _frame(ev: dict) -> int | None:
+    """The timeline frame an event carries (keyed prompts), or None."""
+    frame = ev.get("frame")
+    return frame if isinstance(frame, int) and not isinstance(frame, bool) else None
+
+
 def _duration(seconds: float | None) -> str:
     if seconds is None or not math.isfinite(seconds):
         return "?"
@@ -268,7 +294,7 @@ def begin(session: RunSession) -> RunSession:
 
 def set_last_error(message: str) -> None:
     """A run that could not even start still shows its reason in the panel."""
-    _state.last = RunSummary("failed", "", message, "")
+    _state.last = RunSummary("failed", "", message, "", refused=True)
     if _state.current is not None and not _state.current.running:
         _state.current = None
 
