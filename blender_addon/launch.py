@@ -1,9 +1,10 @@
 """Starting a generation: Blender state becomes a checked request, an output spec and a running job.
 
 Everything the job needs is copied here, on the main thread, before it starts: the request
-(with image datablocks written to files in the job's own folder), validated with the engine's
-own rules (``synth_core.request``, torch-free), and the output spec. Then a runner is chosen
-and the ``session.RunSession`` that applies the job's events becomes the current run.
+(with image datablocks, and a drawing to continue, written to files in the job's own folder),
+validated with the engine's own rules (``synth_core.request``, torch-free), and the output spec.
+Then a runner is chosen and the ``session.RunSession`` that applies the job's events becomes the
+current run.
 """
 
 from __future__ import annotations
@@ -14,7 +15,17 @@ from dataclasses import dataclass
 
 import bpy
 
-from . import bridge, engine_path, image_inputs, overlay, placement, properties, results, session
+from . import (
+    bridge,
+    continuation,
+    engine_path,
+    image_inputs,
+    overlay,
+    placement,
+    properties,
+    results,
+    session,
+)
 
 rules = engine_path.import_engine("request")
 
@@ -47,9 +58,10 @@ def engine_threads(preference: int, cpus: int | None) -> int:
     return max(1, (cpus or 1) - 1)
 
 
-def plane_for(context: bpy.types.Context, settings) -> placement.Plane:
-    """The canvas plane for the chosen placement (camera fit or front plane at the cursor)."""
-    w, h = settings.canvas[0], settings.canvas[1]
+def plane_for(context: bpy.types.Context, settings, canvas=None) -> placement.Plane:
+    """The canvas plane for the chosen placement (camera fit or front plane at the cursor);
+    ``canvas`` (w, h) when it is not the Canvas setting (a continued drawing's)."""
+    w, h = canvas if canvas is not None else (settings.canvas[0], settings.canvas[1])
     scene = context.scene
     if settings.placement == "CAMERA":
         cam = scene.camera
@@ -66,15 +78,57 @@ def plane_for(context: bpy.types.Context, settings) -> placement.Plane:
 IMAGE_KEYS = {"STYLE": ("style_image", "style image"), "SKETCH": ("image", "source image")}
 
 
-def check_settings(settings) -> None:
-    """Refuse settings the chosen method cannot run with, before anything is made."""
+def check_settings(settings, continuing: bool = False) -> None:
+    """Refuse settings the chosen method cannot run with, before anything is made (``continuing``:
+    the canvas is the continued drawing's, not the Canvas setting)."""
     method = settings.method
-    if method != "SKETCH" and not settings.prompt.strip():
+    if properties.uses_keyed_prompts(settings):
+        check_keyed_prompts(settings)
+    elif method != "SKETCH" and not settings.prompt.strip():
         hint = " (Text + Style Image draws the prompt in the style of the image)" if method == "STYLE" else ""
         raise RunRefused(f"the prompt is empty: type what to draw{hint}")
-    if method == "SKETCH" and settings.canvas[0] != settings.canvas[1]:
+    if method == "SKETCH" and settings.canvas[0] != settings.canvas[1] and not continuing:
         raise RunRefused(f"Image to Sketch needs a square canvas, not {settings.canvas[0]}x{settings.canvas[1]}: "
                          "give width and height the same size (the image is letterboxed into it)")
+
+
+def check_keyed_prompts(settings) -> None:
+    """Each keyed prompt says something, on a frame of its own."""
+    seen: set[int] = set()
+    for frame, prompt in properties.keyed_list(settings):
+        if not prompt.strip():
+            raise RunRefused(f"the keyed prompt on frame {frame} is empty: type what to draw there, or remove it")
+        if frame in seen:
+            raise RunRefused(f"two keyed prompts are on frame {frame}: give each its own frame")
+        seen.add(frame)
+
+
+def ladder_of(settings) -> list[int]:
+    """The Ladder setting's stroke counts (RunRefused if they are not numbers)."""
+    try:
+        return properties.ladder_counts(settings.ladder)
+    except ValueError as e:
+        raise RunRefused(str(e)) from None
+
+
+def continuation_for(context: bpy.types.Context, settings, folder: image_inputs.JobFolder,
+                     init_file: str = "", lock=()) -> continuation.Continuation | None:
+    """The drawing the run continues (``init_file``, else the active object when Continue from
+    Active is on), checked and written to the job's folder; None for a fresh drawing."""
+    try:
+        if init_file:
+            cont = continuation.from_file(bpy.path.abspath(init_file), lock)
+        elif settings.continue_active:
+            cont = continuation.from_active(context, settings.keep, tuple(settings.canvas))
+        else:
+            return None
+        if settings.method == "SKETCH" and cont.canvas[0] != cont.canvas[1]:
+            raise continuation.ContinueRefused(f"Image to Sketch continues square drawings only; this one is "
+                                               f"{cont.canvas[0]}x{cont.canvas[1]}")
+        continuation.check(cont, settings.add_strokes, ladder_of(settings))
+        return continuation.write(cont, folder)
+    except continuation.ContinueRefused as e:
+        raise RunRefused(str(e)) from None
 
 
 def resolve_images(settings, folder: image_inputs.JobFolder) -> dict[str, image_inputs.ResolvedImage]:
@@ -89,24 +143,34 @@ def resolve_images(settings, folder: image_inputs.JobFolder) -> dict[str, image_
         raise RunRefused(str(e)) from None
 
 
-def recorded_request(request: dict, images: dict[str, image_inputs.ResolvedImage]) -> dict:
+def recorded_request(request: dict, images: dict[str, image_inputs.ResolvedImage],
+                     cont: continuation.Continuation | None = None) -> dict:
     """The request as stored on the result: a temporary PNG is gone after the run, so a datablock
-    is named the way Python reaches it, and a file keeps its path."""
+    is named the way Python reaches it, and a file keeps its path (a continued drawing likewise:
+    its object and frame, or its file)."""
     out = dict(request)
     for key, image in images.items():
         out[key] = f"bpy.data.images[{image.label!r}]" if image.source == "IMAGE" else image.path
+    if cont is not None:
+        out["init"] = cont.source
     return out
 
 
 def result_name(settings, request: dict, images: dict[str, image_inputs.ResolvedImage]) -> str:
     if settings.method == "SKETCH":
         return ("CLIPDraw sketch " + os.path.basename(images["image"].label))[:60]
+    if "keyed_prompts" in request:
+        keys = request["keyed_prompts"]
+        ends = keys[:1] + keys[-1:] if len(keys) > 1 else keys
+        return ("CLIPDraw " + " to ".join(p.strip() for _, p in ends))[:60]
     return ("CLIPDraw " + request["prompt"].strip())[:60]
 
 
 def output_spec(context: bpy.types.Context, settings, request: dict, follow: bool,
-                images: dict[str, image_inputs.ResolvedImage] | None = None) -> results.OutputSpec:
-    """The builder's instructions, checked against the scene (replace target, camera)."""
+                images: dict[str, image_inputs.ResolvedImage] | None = None,
+                cont: continuation.Continuation | None = None) -> results.OutputSpec:
+    """The builder's instructions, checked against the scene (replace target, camera); a drawing
+    read from an object is continued on its own plane."""
     images = images or {}
     replace = None
     if settings.target == "REPLACE":
@@ -118,27 +182,32 @@ def output_spec(context: bpy.types.Context, settings, request: dict, follow: boo
             raise RunRefused(f"the active object '{obj.name}' is a {obj.type}, not a {want} object: "
                              "select one, switch the output type, or choose 'New Object'")
         replace = obj.name
-    props = {k: v for k, v in recorded_request(request, images).items() if k not in rules.NOT_RECORDED}
+    recorded = recorded_request(request, images, cont)
+    props = {k: v for k, v in recorded.items() if k not in rules.NOT_RECORDED}
     for key, image in images.items():
         props[key] = image.label
         props[key + "_source"] = image.source
-    props["request"] = recorded_request(request, images)
-    plane = plane_for(context, settings)
+    props["request"] = recorded
+    canvas = tuple(request["canvas"])
+    plane = cont.plane if cont is not None and cont.plane is not None else plane_for(context, settings, canvas)
+    keyed = request.get("keyed_prompts") or []
+    stages = "LADDER" if request.get("ladder") else "KEYED" if keyed else "NONE"
     return results.OutputSpec(
         output=settings.output, plane=plane,
         name=result_name(settings, request, images), keyframes=settings.animation == "KEYFRAMES",
         start_frame=settings.start_frame, frames_per_snapshot=settings.frames_per_snapshot,
-        replace=replace, follow=follow, properties=props, overlay=overlay_spec(settings, plane, images),
+        replace=replace, follow=follow, properties=props, overlay=overlay_spec(settings, plane, images, canvas[0]),
+        stages=stages, ladder=tuple(request.get("ladder") or ()), key_frames=tuple(int(f) for f, _ in keyed),
     )
 
 
-def overlay_spec(settings, plane: placement.Plane, images: dict[str, image_inputs.ResolvedImage]
-                 ) -> overlay.OverlaySpec | None:
-    """The source image under a sketch, if asked for."""
+def overlay_spec(settings, plane: placement.Plane, images: dict[str, image_inputs.ResolvedImage],
+                 canvas: int | None = None) -> overlay.OverlaySpec | None:
+    """The source image under a sketch, if asked for (``canvas``: the square canvas' side)."""
     if settings.method != "SKETCH" or not settings.show_overlay or "image" not in images:
         return None
     image = images["image"]
-    return overlay.OverlaySpec(plane=plane, canvas=settings.canvas[0], label=image.label,
+    return overlay.OverlaySpec(plane=plane, canvas=canvas or settings.canvas[0], label=image.label,
                                image_name=image.image_name, image_path=image.path if image.source == "FILE" else "")
 
 
@@ -170,20 +239,27 @@ def _lazy_run_job(request: dict, should_stop: Callable[[], bool]):
 
 
 def start(context: bpy.types.Context, choice: RunnerChoice, follow: bool, log: session.Log | None = None,
-          live_preview: bool = True) -> session.RunSession:
-    """Validate the scene's settings and start a run; RunRefused says why it cannot."""
+          live_preview: bool = True, init_file: str = "", lock=()) -> session.RunSession:
+    """Validate the scene's settings and start a run; RunRefused says why it cannot.
+
+    ``init_file`` continues that drawing file with the strokes ``lock`` names kept (scripts);
+    otherwise Continue from Active, when on, continues the active object.
+    """
     if session.current() is not None:
         raise RunRefused("a drawing is already running: cancel it first")
     settings = context.scene.clipdraw
-    check_settings(settings)
+    check_settings(settings, continuing=bool(init_file) or settings.continue_active)
+    ladder_of(settings)
     folder = image_inputs.JobFolder()
     try:
         images = resolve_images(settings, folder)
+        cont = continuation_for(context, settings, folder, init_file, lock)
         request = properties.request_from(settings, device=choice.device.lower(), cache_dir=choice.cache_dir,
                                           live_preview=live_preview, images={k: v.path for k, v in images.items()},
-                                          threads=choice.threads, offline=not choice.online)
+                                          threads=choice.threads, offline=not choice.online,
+                                          init=cont.request_fields() if cont is not None else None)
         check_request(request)
-        spec = output_spec(context, settings, request, follow, images)
+        spec = output_spec(context, settings, request, follow, images, cont)
         job = make_job(request, choice)
     except BaseException:
         folder.remove()

@@ -1,4 +1,5 @@
-"""Operators: Run (modal in the UI, blocking in background mode), Cancel, Restore Defaults.
+"""Operators: Run (modal in the UI, blocking in background mode), Cancel, Restore Defaults, and
+adding and removing keyed prompts.
 
 The Run operator is thin: ``launch.start`` validates and starts the job, ``RunSession.pump``
 applies its events. In the UI a 0.1 s timer drives the pump, ESC cancels, and the timer and the
@@ -10,6 +11,7 @@ import threading
 import time
 
 import bpy
+from bpy.props import StringProperty
 from bpy.types import Context, Event, Operator
 
 from . import launch, preferences, properties, session
@@ -47,6 +49,12 @@ class CLIPDRAW_OT_run(Operator):
     bl_label = "Draw with CLIP"
     bl_options = {'REGISTER', 'UNDO'}  # scene data changes: the whole run is one undo step
 
+    # for scripts (scripts/render.py --init): continue a drawing file instead of the panel's choice
+    init_file: StringProperty(name="Continue File", description="A drawing (.json or .svg) to continue; its "
+                              "canvas is used", default="", subtype='FILE_PATH', options={'HIDDEN', 'SKIP_SAVE'})
+    lock: StringProperty(name="Keep Strokes", description="Strokes of the continued file that never change: "
+                         "indices and ranges, e.g. 0-5,8", default="", options={'HIDDEN', 'SKIP_SAVE'})
+
     _timer = None
     _session = None
 
@@ -67,7 +75,8 @@ class CLIPDRAW_OT_run(Operator):
         blocking = bpy.app.background or context.window is None
         try:
             run = launch.start(context, preferences.runner_choice(context), follow=not blocking,
-                                log=_print_line if blocking else None, live_preview=not blocking)
+                               log=_print_line if blocking else None, live_preview=not blocking,
+                               init_file=self.init_file, lock=_locks(self.lock))
         except launch.RunRefused as e:
             _stop_blocking.clear()
             session.set_last_error(str(e))
@@ -151,6 +160,13 @@ class CLIPDRAW_OT_run(Operator):
             context.workspace.status_text_set(None)
 
 
+def _locks(text: str) -> list[int]:
+    try:
+        return properties.stroke_indices(text)
+    except ValueError as e:
+        raise launch.RunRefused(f"lock: {e}") from None
+
+
 class CLIPDRAW_OT_cancel(Operator):
     """Stop the running drawing after its current step, keeping every stroke made so far"""
 
@@ -185,11 +201,59 @@ class CLIPDRAW_OT_restore_defaults(Operator):
         return {'FINISHED'}
 
 
+class CLIPDRAW_OT_keyed_prompt_add(Operator):
+    """Key a prompt on the current frame: the drawing morphs into it by this frame"""
+
+    bl_idname = "clipdraw.keyed_prompt_add"
+    bl_label = "Add at Current Frame"
+    bl_options = {'REGISTER', 'UNDO'}
+
+    def execute(self, context: Context) -> set[str]:
+        settings = context.scene.clipdraw
+        frame = context.scene.frame_current
+        keys = settings.keyed_prompts
+        existing = next((i for i, k in enumerate(keys) if k.frame == frame), None)
+        if existing is not None:  # one prompt per frame: show the one that is there
+            settings.keyed_index = existing
+            self.report({'INFO'}, f"Frame {frame} already has a keyed prompt")
+            return {'CANCELLED'}
+        item = keys.add()
+        item.frame = frame
+        item.prompt = settings.prompt if len(keys) == 1 else ""  # the first key starts as the prompt
+        at = sum(1 for k in keys if k.frame < frame)  # the list stays in frame order
+        keys.move(len(keys) - 1, at)
+        settings.keyed_index = at
+        return {'FINISHED'}
+
+
+class CLIPDRAW_OT_keyed_prompt_remove(Operator):
+    """Remove the selected keyed prompt"""
+
+    bl_idname = "clipdraw.keyed_prompt_remove"
+    bl_label = "Remove Keyed Prompt"
+    bl_options = {'REGISTER', 'UNDO'}
+
+    @classmethod
+    def poll(cls, context: Context) -> bool:
+        settings = getattr(context.scene, "clipdraw", None)
+        if settings is None or not 0 <= settings.keyed_index < len(settings.keyed_prompts):
+            cls.poll_message_set("No keyed prompt is selected")
+            return False
+        return True
+
+    def execute(self, context: Context) -> set[str]:
+        settings = context.scene.clipdraw
+        settings.keyed_prompts.remove(settings.keyed_index)
+        settings.keyed_index = max(0, min(settings.keyed_index, len(settings.keyed_prompts) - 1))
+        return {'FINISHED'}
+
+
 def menu_add(self, context: Context) -> None:
     self.layout.operator(CLIPDRAW_OT_run.bl_idname, text="Drawing with CLIP", icon='OUTLINER_OB_GREASEPENCIL')
 
 
-classes = (CLIPDRAW_OT_run, CLIPDRAW_OT_cancel, CLIPDRAW_OT_restore_defaults)
+classes = (CLIPDRAW_OT_run, CLIPDRAW_OT_cancel, CLIPDRAW_OT_restore_defaults, CLIPDRAW_OT_keyed_prompt_add,
+           CLIPDRAW_OT_keyed_prompt_remove)
 
 
 _register_classes, _unregister_classes = bpy.utils.register_classes_factory(classes)

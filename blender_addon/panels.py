@@ -1,10 +1,11 @@
-"""The sidebar tab (3D Viewport > N > CLIPDraw): prompt, Run/Cancel, progress, and settings sub-panels."""
+"""The sidebar tab (3D Viewport > N > CLIPDraw): prompt, Run/Cancel, progress, and settings sub-panels
+(Settings, Continue from Active, Abstraction Ladder, Keyed Prompts, Output, Animation)."""
 
 import bpy
 from bl_operators.presets import AddPresetBase
-from bpy.types import Context, Menu, Operator, Panel
+from bpy.types import Context, Menu, Operator, Panel, UIList
 
-from . import session
+from . import grease_pencil, properties, session
 
 PRESET_SUBDIR = "clipdraw"
 # What a preset stores: the method, quality and timing, not what to draw (prompt, images) or where.
@@ -58,7 +59,9 @@ class CLIPDRAW_PT_main(PanelMixin, Panel):
         col = property_column(self.layout)
         col.prop(settings, "method")
         if settings.method != "SKETCH":  # a sketch draws its image, not a prompt
-            col.prop(settings, "prompt")
+            sub = col.column()
+            sub.active = not properties.uses_keyed_prompts(settings)  # keyed prompts replace it
+            sub.prop(settings, "prompt")
             col.prop(settings, "negative")
         if settings.method == "STYLE":
             draw_image_input(col, settings.style_image, "Style Image")
@@ -116,9 +119,12 @@ class CLIPDRAW_PT_settings(PanelMixin, Panel):
     def draw(self, context: Context) -> None:
         settings = context.scene.clipdraw
         col = property_column(self.layout)
+        unused = settings_unused(settings)
         for name in settings_shown(settings.method):
-            col.prop(settings, name)
-        if settings.method == "SKETCH" and settings.canvas[0] != settings.canvas[1]:
+            row = col.row()
+            row.active = name not in unused
+            row.prop(settings, name)
+        if settings.method == "SKETCH" and settings.canvas[0] != settings.canvas[1] and "canvas" not in unused:
             col.label(text="Image to Sketch needs a square canvas", icon='ERROR')
         self.layout.operator("clipdraw.restore_defaults", icon='LOOP_BACK')
 
@@ -130,6 +136,99 @@ def settings_shown(method: str) -> tuple[str, ...]:
                 "model")
     extra = ("style_weights",) if method == "STYLE" else ()
     return ("strokes", "tidy", "steps", "seed", "canvas", "augmentations", "model", *extra)
+
+
+def settings_unused(settings) -> set[str]:
+    """Settings that other ones override now (shown greyed out): a ladder or a continued drawing
+    sets the stroke count, a continued drawing the canvas; ladders and keyed prompts never tidy."""
+    unused: set[str] = set()
+    if settings.continue_active or settings.ladder.strip():
+        unused |= {"strokes", "sketch_strokes"}
+    if settings.continue_active:
+        unused.add("canvas")
+    if settings.ladder.strip() or properties.uses_keyed_prompts(settings):
+        unused |= {"tidy", "sketch_tidy"}
+    return unused
+
+
+class CLIPDRAW_PT_continue(PanelMixin, Panel):
+    bl_label = "Continue from Active"
+    bl_parent_id = "CLIPDRAW_PT_main"
+    bl_options = {'DEFAULT_CLOSED'}
+
+    def draw_header(self, context: Context) -> None:
+        self.layout.prop(context.scene.clipdraw, "continue_active", text="")
+
+    def draw(self, context: Context) -> None:
+        settings = context.scene.clipdraw
+        col = property_column(self.layout)
+        col.active = settings.continue_active
+        col.prop(settings, "keep")
+        col.prop(settings, "add_strokes")
+        problem = active_problem(context.active_object)
+        if problem:
+            col.label(text=problem, icon='ERROR')
+        else:
+            col.label(text=f"From '{context.active_object.name}' at frame {context.scene.frame_current}",
+                      icon='OUTLINER_OB_GREASEPENCIL')
+
+
+def active_problem(obj) -> str:
+    """Why the active object cannot be continued ('' when it can); the run says it in full."""
+    if obj is None:
+        return "No active object"
+    if obj.type not in (grease_pencil.object_type(), 'CURVE'):
+        return f"'{obj.name}' is not Grease Pencil or curves"
+    return ""
+
+
+class CLIPDRAW_PT_ladder(PanelMixin, Panel):
+    bl_label = "Abstraction Ladder"
+    bl_parent_id = "CLIPDRAW_PT_main"
+    bl_options = {'DEFAULT_CLOSED'}
+
+    def draw(self, context: Context) -> None:
+        settings = context.scene.clipdraw
+        col = property_column(self.layout)
+        col.prop(settings, "ladder")
+        try:
+            counts = properties.ladder_counts(settings.ladder)
+        except ValueError:
+            col.label(text="Stroke counts separated by commas, e.g. 64,32,16", icon='ERROR')
+            return
+        if counts:
+            col.label(text=f"{len(counts)} levels, one layer (or object) each: " + " > ".join(map(str, counts)))
+
+
+class CLIPDRAW_UL_keyed_prompts(UIList):
+    """One keyed prompt per row: its frame, then its text."""
+
+    def draw_item(self, context, layout, data, item, icon, active_data, active_propname, index=0):
+        row = layout.split(factor=0.3, align=True)
+        row.prop(item, "frame", text="")
+        row.prop(item, "prompt", text="", emboss=False)
+
+
+class CLIPDRAW_PT_keyed(PanelMixin, Panel):
+    bl_label = "Keyed Prompts"
+    bl_parent_id = "CLIPDRAW_PT_main"
+    bl_options = {'DEFAULT_CLOSED'}
+
+    @classmethod
+    def poll(cls, context: Context) -> bool:
+        return context.scene.clipdraw.method != "SKETCH"  # a sketch draws its image, not prompts
+
+    def draw(self, context: Context) -> None:
+        settings = context.scene.clipdraw
+        row = self.layout.row()
+        row.template_list("CLIPDRAW_UL_keyed_prompts", "", settings, "keyed_prompts", settings, "keyed_index", rows=3)
+        side = row.column(align=True)
+        side.operator("clipdraw.keyed_prompt_add", text="", icon='ADD')
+        side.operator("clipdraw.keyed_prompt_remove", text="", icon='REMOVE')
+        if len(settings.keyed_prompts):
+            self.layout.label(text="These replace the prompt: each one morphs into the next", icon='INFO')
+        else:
+            self.layout.label(text="Add prompts at frames to morph the drawing from one to the next")
 
 
 class CLIPDRAW_PT_output(PanelMixin, Panel):
@@ -157,15 +256,27 @@ class CLIPDRAW_PT_animation(PanelMixin, Panel):
     def draw(self, context: Context) -> None:
         settings = context.scene.clipdraw
         col = property_column(self.layout)
+        keyed = properties.uses_keyed_prompts(settings)
+        ladder = bool(settings.ladder.strip())
+        col.active = not ladder  # a ladder keeps its levels, not its forming
         col.prop(settings, "animation")
-        col.prop(settings, "start_frame")
+        sub = col.column()
+        sub.active = not keyed  # keyed prompts put their drawings on their own frames
+        sub.prop(settings, "start_frame")
         sub = col.column()
         sub.active = settings.animation == "KEYFRAMES"
         sub.prop(settings, "snapshot_every")
+        sub = sub.column()
+        sub.active = not keyed
         sub.prop(settings, "frames_per_snapshot")
+        if keyed:
+            col.label(text="Keyed prompts place the drawings on their frames", icon='INFO')
+        elif ladder:
+            col.label(text="A ladder keeps one drawing per level", icon='INFO')
 
 
 classes = (CLIPDRAW_MT_presets, CLIPDRAW_OT_preset_add, CLIPDRAW_PT_main, CLIPDRAW_PT_settings,
+           CLIPDRAW_PT_continue, CLIPDRAW_PT_ladder, CLIPDRAW_UL_keyed_prompts, CLIPDRAW_PT_keyed,
            CLIPDRAW_PT_output, CLIPDRAW_PT_animation)
 
 

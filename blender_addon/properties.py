@@ -2,8 +2,8 @@
 
 Settings live on the scene so that they are saved with the .blend and presets can set them.
 ``JOB_SETTINGS`` names the ones presets may store and "Restore Defaults" resets (not what to
-draw: the method, the prompts and the images); ``request_from`` is the single boundary where
-Blender state becomes the engine's plain request. Image inputs are resolved to files before it
+draw: the method, the prompts, the keyed prompts and the images); ``request_from`` is the single
+boundary where Blender state becomes the engine's plain request. Image inputs are resolved to files before it
 (``image_inputs``), so the request only ever holds paths.
 """
 
@@ -11,8 +11,16 @@ import os
 from collections.abc import Mapping
 
 import bpy
-from bpy.props import (BoolProperty, EnumProperty, FloatProperty, IntProperty, IntVectorProperty, PointerProperty,
-                       StringProperty)
+from bpy.props import (
+    BoolProperty,
+    CollectionProperty,
+    EnumProperty,
+    FloatProperty,
+    IntProperty,
+    IntVectorProperty,
+    PointerProperty,
+    StringProperty,
+)
 from bpy.types import PropertyGroup
 
 from . import engine_path
@@ -28,6 +36,12 @@ METHODS = [
 ]
 WIRE_METHOD = {"CLIPDRAW": "clipdraw", "STYLE": "styleclipdraw", "SKETCH": "clipasso"}
 STYLE_WEIGHT_KEYWORDS = ("imagenet", "untrained")
+KEEP_CHOICES = [
+    ("NONE", "Nothing", "Every stroke of the active drawing may change"),
+    ("SELECTED", "Selected Strokes", "Strokes selected in Edit Mode never change (a Grease Pencil drawing with "
+                                     "no selection keeps every stroke)"),
+    ("LOCKED", "Locked Layers", "Strokes on locked Grease Pencil layers never change"),
+]
 IMAGE_SOURCES = [
     ("IMAGE", "Blender Image", "An image datablock (loaded, packed, generated or painted): its current pixels "
                                "are written to a temporary PNG for the engine"),
@@ -46,6 +60,14 @@ class CLIPDRAW_PG_image_input(PropertyGroup):
     def is_set(self) -> bool:
         """Something is chosen (whether it can be read is checked when the run starts)."""
         return self.image is not None if self.source == "IMAGE" else bool(self.filepath.strip())
+
+
+class CLIPDRAW_PG_keyed_prompt(PropertyGroup):
+    """A prompt keyed on a frame: the drawing morphs into it by that frame."""
+
+    frame: IntProperty(name="Frame", description="The frame where the drawing shows this prompt", default=1,
+                       min=0, max=rules.MAX_FRAME)
+    prompt: StringProperty(name="Prompt", description="What the drawing shows at this frame", default="")
 
 
 class CLIPDRAW_PG_settings(PropertyGroup):
@@ -135,15 +157,73 @@ class CLIPDRAW_PG_settings(PropertyGroup):
     start_frame: IntProperty(name="Start Frame", description="Frame of the first snapshot", default=1)
     frames_per_snapshot: IntProperty(name="Frames per Snapshot", description="Frames between snapshots",
                                      default=1, min=1, soft_max=100)
+    continue_active: BoolProperty(name="Continue from Active", description="Start from the strokes of the active "
+                                  "Grease Pencil or curve object (at the current frame) instead of a blank canvas; "
+                                  "the canvas is the drawing's", default=False)
+    keep: EnumProperty(name="Keep", items=KEEP_CHOICES, default="NONE",
+                       description="Strokes of the active drawing that the run must not change")
+    add_strokes: IntProperty(name="Add Strokes", description="New strokes drawn after the active drawing's (Strokes "
+                             "is not used when continuing)", default=16, min=0, max=MAX_STROKES, soft_max=256)
+    ladder: StringProperty(name="Ladder", description="Abstraction ladder: stroke counts going down, e.g. "
+                           "64,32,16,8,4 (one level each; the first replaces Strokes). Empty: off", default="")
+    keyed_prompts: CollectionProperty(type=CLIPDRAW_PG_keyed_prompt, name="Keyed Prompts",
+                                      description="Prompts keyed on frames: with any, they replace the prompt")
+    keyed_index: IntProperty(name="Active Keyed Prompt", default=0, min=0)
 
 
-KEPT_ON_RESET = ("method", "prompt", "negative", "style_image", "source_image")  # what to draw, not how
+KEPT_ON_RESET = ("method", "prompt", "negative", "style_image", "source_image", "keyed_prompts",
+                 "keyed_index")  # what to draw, not how
 JOB_SETTINGS = tuple(k for k in CLIPDRAW_PG_settings.__annotations__ if k not in KEPT_ON_RESET)
 
 
 def negatives(text: str) -> list[str]:
     """';'-separated negative prompts, blanks dropped."""
     return [n.strip() for n in text.split(";") if n.strip()]
+
+
+def ladder_counts(text: str) -> list[int]:
+    """The Ladder setting's stroke counts ("64, 32 16" -> [64, 32, 16]); empty: no ladder.
+
+    Only the syntax is checked here; that they go down and fit the run is the engine's rule.
+    """
+    parts = [p for p in text.replace(",", " ").replace(";", " ").split() if p]
+    counts = []
+    for part in parts:
+        try:
+            counts.append(int(part))
+        except ValueError:
+            raise ValueError(f"the Ladder is stroke counts separated by commas, e.g. 64,32,16: {part!r} is not "
+                             "a whole number") from None
+    return counts
+
+
+def stroke_indices(text: str) -> list[int]:
+    """Stroke indices and ranges ("0-5, 8" -> [0, 1, 2, 3, 4, 5, 8]), sorted, each once."""
+    out: set[int] = set()
+    for part in text.replace(";", ",").replace(" ", ",").split(","):
+        if not part:
+            continue
+        lo, dash, hi = part.partition("-")
+        try:
+            first, last = int(lo), int(hi if dash else lo)
+        except ValueError:
+            raise ValueError(f"stroke indices are numbers and ranges, e.g. 0-5,8: {part!r} is not one") from None
+        if first < 0 or last < first:
+            raise ValueError(f"stroke indices are numbers and ranges, e.g. 0-5,8: {part!r} is not one")
+        if last >= MAX_STROKES:
+            raise ValueError(f"stroke {last} cannot be kept: a drawing has at most {MAX_STROKES} strokes")
+        out.update(range(first, last + 1))
+    return sorted(out)
+
+
+def keyed_list(settings: CLIPDRAW_PG_settings) -> list[list]:
+    """The keyed prompts as [frame, prompt] pairs in frame order (the list may be in any order)."""
+    return sorted(([int(k.frame), k.prompt] for k in settings.keyed_prompts), key=lambda k: k[0])
+
+
+def uses_keyed_prompts(settings: CLIPDRAW_PG_settings) -> bool:
+    """Whether the keyed prompts replace the prompt (only the text methods have prompts)."""
+    return settings.method != "SKETCH" and len(settings.keyed_prompts) > 0
 
 
 def style_weights_value(text: str) -> str:
@@ -156,13 +236,16 @@ def style_weights_value(text: str) -> str:
 
 def request_from(settings: CLIPDRAW_PG_settings, device: str = "auto", cache_dir: str = "",
                  live_preview: bool = True, images: Mapping[str, str] | None = None, threads: int = 0,
-                 offline: bool = False) -> dict:
+                 offline: bool = False, init: Mapping | None = None) -> dict:
     """The engine request (docs/wire-format.md) for these settings: plain values only.
 
     ``images`` maps the request's image keys (``style_image``, ``image``) to files the engine can
     read; turning datablocks into files is ``image_inputs``' job, done before this. Only the keys
     of the chosen method are sent: the engine refuses none of the others, but a sketch request
     with a prompt would draw a warning, and the request is stored on the result as a record.
+    ``init`` continues a drawing: ``{"init": file, "lock": [...], "canvas": [w, h]}`` (the file
+    was written before this, like images); the request then has ``add`` instead of ``strokes``.
+    A Ladder that is not whole numbers raises ValueError.
     """
     images = images or {}
     method = settings.method
@@ -190,7 +273,18 @@ def request_from(settings: CLIPDRAW_PG_settings, device: str = "auto", cache_dir
         if "image" in images:
             req["image"] = images["image"]
         req.update(seeds=settings.seeds, mask=bool(settings.use_mask))
-    req["tidy"] = bool(settings.sketch_tidy if method == "SKETCH" else settings.tidy)
+    ladder = ladder_counts(settings.ladder)
+    if uses_keyed_prompts(settings):
+        del req["prompt"]
+        req["keyed_prompts"] = keyed_list(settings)
+    if ladder:
+        req.update(ladder=ladder, strokes=ladder[0])
+    if init is not None:
+        del req["strokes"]  # the drawing's strokes, then ``add`` new ones
+        req.update(init=init["init"], lock=list(init["lock"]), add=settings.add_strokes,
+                   canvas=list(init["canvas"]))
+    if not (ladder or "keyed_prompts" in req):  # those fix their stroke counts themselves
+        req["tidy"] = bool(settings.sketch_tidy if method == "SKETCH" else settings.tidy)
     if settings.augmentations > 0:
         req["augmentations"] = settings.augmentations
     if cache_dir.strip():
@@ -208,7 +302,7 @@ def reset(settings: CLIPDRAW_PG_settings) -> None:
         settings.property_unset(name)
 
 
-classes = (CLIPDRAW_PG_image_input, CLIPDRAW_PG_settings)
+classes = (CLIPDRAW_PG_image_input, CLIPDRAW_PG_keyed_prompt, CLIPDRAW_PG_settings)
 
 
 _register_classes, _unregister_classes = bpy.utils.register_classes_factory(classes)

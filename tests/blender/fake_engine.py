@@ -2,6 +2,8 @@
 
 Only the maths is fake: ``FakeMethod`` draws synthetic Drawings (strokes that move down one
 pixel per step), so the add-on's event handling can be tested deterministically and quickly.
+``fake_stages_run_job`` adds runs made of stages: keyed prompts through the engine's own
+``series.keyed`` (so the frames are the engine's), and a ladder whose rungs are plain fewer lines.
 Everything around it is the engine's own code (``synth_core.jobs.run_job`` with its error
 handling, ``synth_core.engine.optimise``, the events' wire form and, in the fake worker process,
 ``synth_core.worker.main``), so these tests exercise the real protocol.
@@ -9,15 +11,16 @@ handling, ``synth_core.engine.optimise``, the events' wire form and, in the fake
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import time
 
 from drawings import lines_drawing
 
-from synth_core import jobs
+from synth_core import formats, jobs, series
 from synth_core.engine import StepResult, optimise
-from synth_core.events import Started, WarningEvent
+from synth_core.events import Done, Stage, Started, WarningEvent
 
 
 class FakeMethod:
@@ -40,7 +43,15 @@ class FakeMethod:
         return StepResult(loss=-self.done / 100, similarity=self.done / 100)
 
     def picture(self):
-        return lines_drawing(self.n, width=self.width, height=self.height, shift=self.done)
+        return lines_drawing(self.n, width=self.width, height=self.height, shift=self.done + self.offset)
+
+    offset = 0.0  # where a followed prompt starts (the drawing goes on moving from there)
+
+    def follow(self, prompt: str, steps: int) -> FakeMethod:
+        """The next keyed prompt: the same strokes go on from where they are."""
+        nxt = FakeMethod(self.n, self.width, self.height, self.delay)
+        nxt.offset = self.offset + self.done
+        return nxt
 
 
 def fake_run_job(delay: float = 0.0, crash_at: int | None = None, exit_after_snapshots: int | None = None,
@@ -58,3 +69,40 @@ def fake_run_job(delay: float = 0.0, crash_at: int | None = None, exit_after_sna
         yield from optimise(method, req.steps, req.snapshot_every, stop)
 
     return lambda request, should_stop: jobs.run_job(request, should_stop, events=events)
+
+
+def fake_stages_run_job(delay: float = 0.0):
+    """A ``run_job`` for ladders and keyed prompts: keyed prompts run the engine's ``series.keyed``
+    around ``FakeMethod``; a ladder runs each rung as ``FakeMethod`` with that many strokes."""
+
+    def events(req: jobs.JobRequest, should_stop):
+        yield Started(req.total_steps, "cpu", "fake", req.method)
+        strokes = len(formats.load(req.init)) + req.add if req.init else req.strokes  # a continued drawing's too
+        method = FakeMethod(strokes, req.canvas[0], req.canvas[1], delay)
+        if req.keyed_prompts:
+            yield from series.keyed(method, req, should_stop)
+        elif req.ladder:
+            yield from _ladder(req, should_stop, delay)
+        else:
+            yield from optimise(method, req.steps, req.snapshot_every, should_stop)
+
+    return lambda request, should_stop: jobs.run_job(request, should_stop, events=events)
+
+
+def _ladder(req: jobs.JobRequest, should_stop, delay: float):
+    offset = 0
+    done = None
+    for i, count in enumerate(req.ladder):
+        steps = req.steps if i == 0 else req.level_steps_or_default
+        for ev in optimise(FakeMethod(count, req.canvas[0], req.canvas[1], delay), steps, req.snapshot_every,
+                           should_stop):
+            if isinstance(ev, Done):
+                done = Done(offset + ev.step, ev.picture, ev.cancelled)
+                offset += ev.step
+                break
+            if ev.step or i == 0:  # a later rung's step 0 is the last rung's drawing
+                yield dataclasses.replace(ev, step=offset + ev.step)
+        if done.cancelled:
+            break
+        yield Stage(i, len(req.ladder), done.step, done.picture, f"{count} strokes")
+    yield done

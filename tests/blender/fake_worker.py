@@ -7,6 +7,7 @@ cannot be made to do on demand. The mode comes from FAKE_WORKER_MODE:
   slow      0.1 s per step, honours the cancel line (done, cancelled)
   hang      like slow, but ignore cancel (tests the kill escalation)
   garbage   print a non-JSON line first, then behave like ok
+  stages    ladders and keyed prompts (stage events, snapshots with frames), see fake_stages_run_job
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import os
 import sys
 
-from fake_engine import fake_run_job
+from fake_engine import fake_run_job, fake_stages_run_job
 
 from synth_core import worker
 
@@ -23,6 +24,8 @@ def main() -> int:
     mode = os.environ.get("FAKE_WORKER_MODE", "ok")
     if mode == "garbage":
         print("this is not JSON", flush=True)
+    if mode == "stages":
+        return worker.main(sys.stdin, sys.stdout, run_job=fake_stages_run_job())
     run = fake_run_job(delay=0.1 if mode in ("slow", "hang") else 0.0,
                        exit_after_snapshots=2 if mode == "crash" else None, ignore_cancel=mode == "hang")
     return worker.main(sys.stdin, sys.stdout, run_job=run)

@@ -10,7 +10,7 @@ import os
 import sys
 
 from common import HERE, ROOT
-from fake_engine import fake_run_job
+from fake_engine import fake_run_job, fake_stages_run_job
 
 from blender_addon import bridge
 
@@ -23,4 +23,4 @@ def fake_worker_job(mode: str, request: dict) -> bridge.SubprocessJob:
     return bridge.SubprocessJob(request, sys.executable, HERE, module="fake_worker", env=env)
 
 
-__all__ = ["fake_run_job", "fake_worker_job"]
+__all__ = ["fake_run_job", "fake_stages_run_job", "fake_worker_job"]

@@ -112,3 +112,55 @@ def test_each_method_shows_its_own_fields(addon):
     settings.canvas = (224, 128)
     log = draw(panels.CLIPDRAW_PT_settings)
     assert any("square canvas" in k.get("text", "") for name, _, k in log if name == "label")
+
+
+def labels(log):
+    return [k.get("text", "") for name, _, k in log if name == "label"]
+
+
+def test_the_stage_panels_draw_continue_ladder_and_keyed_prompts(addon):
+    settings = bpy.context.scene.clipdraw
+    log = draw(panels.CLIPDRAW_PT_continue)
+    assert props(log) == ["keep", "add_strokes"] and labels(log) == ["No active object"]
+    header: list = []
+    panels.CLIPDRAW_PT_continue.draw_header(types.SimpleNamespace(layout=Layout(header)), bpy.context)
+    assert props(header) == ["continue_active"]
+    cube = bpy.data.objects.new("Cube", bpy.data.meshes.new("Cube"))
+    bpy.context.scene.collection.objects.link(cube)
+    bpy.context.view_layer.objects.active = cube
+    assert labels(draw(panels.CLIPDRAW_PT_continue)) == ["'Cube' is not Grease Pencil or curves"]
+
+    settings.ladder = "64, 32 16"
+    log = draw(panels.CLIPDRAW_PT_ladder)
+    assert props(log) == ["ladder"] and labels(log) == ["3 levels, one layer (or object) each: 64 > 32 > 16"]
+    settings.ladder = "64,x"
+    assert "e.g. 64,32,16" in labels(draw(panels.CLIPDRAW_PT_ladder))[0]
+
+    log = draw(panels.CLIPDRAW_PT_keyed)
+    ((args, kwargs),) = [(a, k) for name, a, k in log if name == "template_list"]
+    assert args[0] == "CLIPDRAW_UL_keyed_prompts" and args[3:] == ("keyed_prompts", settings, "keyed_index")
+    assert ops(log) == ["clipdraw.keyed_prompt_add", "clipdraw.keyed_prompt_remove"]
+    assert panels.CLIPDRAW_PT_keyed.poll(bpy.context)
+    settings.method = "SKETCH"
+    assert not panels.CLIPDRAW_PT_keyed.poll(bpy.context)
+
+    row: list = []
+    item = settings.keyed_prompts.add()
+    panels.CLIPDRAW_UL_keyed_prompts.draw_item(None, bpy.context, Layout(row), settings, item, 0, settings,
+                                               "keyed_index")
+    assert props(row) == ["frame", "prompt"]
+
+
+def test_settings_that_others_override_are_greyed_out(addon):
+    settings = bpy.context.scene.clipdraw
+    assert panels.settings_unused(settings) == set()
+    settings.ladder = "64,32"
+    assert panels.settings_unused(settings) == {"strokes", "sketch_strokes", "tidy", "sketch_tidy"}
+    settings.ladder, settings.continue_active = "", True
+    assert panels.settings_unused(settings) == {"strokes", "sketch_strokes", "canvas"}
+    settings.continue_active = False
+    settings.keyed_prompts.add().prompt = "a red circle"
+    assert panels.settings_unused(settings) == {"tidy", "sketch_tidy"}
+    assert props(draw(panels.CLIPDRAW_PT_main))[:3] == ["method", "prompt", "negative"]  # shown, greyed out
+    log = draw(panels.CLIPDRAW_PT_animation)
+    assert "Keyed prompts place the drawings on their frames" in labels(log)
