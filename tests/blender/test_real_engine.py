@@ -9,6 +9,7 @@ and 5.0 test venvs) the worker runs in the project's .venv and the in-process te
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -178,3 +179,48 @@ def test_sketch_method_in_process_from_a_blender_image(settings):
     assert obj["clipdraw_winning_seed"] == last.drawing.meta["seed"] in (0, 1000)
     assert obj["clipdraw_image"] == "Disc" and obj["clipdraw_overlay"] in bpy.data.objects
     assert bpy.data.objects[obj["clipdraw_overlay"]].data == settings.source_image.image
+
+
+def test_continue_from_active_keeps_the_selected_strokes_in_process(settings):
+    """Draw with the artist, for real: a drawing made by the engine, two of its strokes selected,
+    continued in Blender's process with two strokes added. The kept strokes read back from the
+    new object where they were (within 1e-4 of the canvas), the others moved, and the engine's
+    final drawing carries the values of the file it was sent bit for bit (the read-back drawing
+    as the wire format writes it: 1e-3 px)."""
+    pytest.importorskip("torch", reason="the in-process runner needs torch in this Python")
+    from blender_addon import readback
+
+    prefs().runner, prefs().threads = "IN_PROCESS", 1
+    settings.strokes, settings.steps, settings.tidy = 6, 10, False
+    assert bpy.ops.clipdraw.run() == {'FINISHED'}
+    source = bpy.data.objects[session.last_run().object_name]
+    last_frame = int(source["clipdraw_frames"][1])
+    bpy.context.scene.frame_set(last_frame)  # where the artist looks at the finished drawing
+    drawing = next(f for f in grease_pencil.layer_of(source.data).frames if f.frame_number == last_frame).drawing
+    selection = drawing.attributes.new(".selection", 'BOOLEAN', 'CURVE')
+    selection.data.foreach_set("value", [i in (0, 3) for i in range(6)])
+    before = readback.read_object(source).drawing
+    bpy.context.view_layer.objects.active = source
+    settings.continue_active, settings.keep, settings.add_strokes = True, "SELECTED", 2
+    settings.prompt = "a blue square"
+    assert bpy.ops.clipdraw.run() == {'FINISHED'}
+    last = session.last_run()
+    result = bpy.data.objects[last.object_name]
+    assert result != source and len(last.drawing) == 8
+    request = json.loads(result["clipdraw_request"])
+    assert request["lock"] == [0, 3] and request["add"] == 2 and request["canvas"] == [64, 64]
+    after = readback.read_object(result, frame=int(result["clipdraw_frames"][1])).drawing
+    tol = 1e-4 * 64
+    for i in range(6):
+        moved = np.abs(stroke_points(after, i) - stroke_points(before, i)).max()
+        assert (moved <= tol) if i in (0, 3) else (moved > tol), (i, moved)
+    sent = type(before).from_dict(before.to_dict())
+    for i in (0, 3):
+        assert np.array_equal(stroke_points(last.drawing, i), stroke_points(sent, i))
+        assert last.drawing.widths[i] == sent.widths[i] and np.array_equal(last.drawing.rgba[i], sent.rgba[i])
+        np.testing.assert_allclose(after.widths[i], before.widths[i], rtol=1e-4)
+        np.testing.assert_allclose(after.rgba[i], before.rgba[i], atol=1 / 255)
+
+
+def stroke_points(drawing, i: int) -> np.ndarray:
+    return drawing.points[drawing.offsets[i]:drawing.offsets[i + 1]]
