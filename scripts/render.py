@@ -5,6 +5,9 @@ Works both ways, arguments after ``--``:
     python scripts/render.py -- --prompt "a red circle" --model builtin --out out/drawing.blend
     python scripts/render.py -- --method styleclipdraw --prompt "a cat" --style starry.png --out out/style.blend
     python scripts/render.py -- --method clipasso --image photo.png --strokes 16 --seeds 3 --out out/sketch.blend
+    python scripts/render.py -- --prompt "a cat" --init start.json --lock 0-5,8 --add 16 --out out/more.blend
+    python scripts/render.py -- --prompt "a cat" --ladder 64,32,16,8,4 --out out/ladder.blend
+    python scripts/render.py -- --prompt-at 1:"a red circle" --prompt-at 48:"a blue square" --out out/morph.blend
 
 It enables the add-on (an installed CLIPDraw extension if there is one, else the repository's
 ``blender_addon``), copies the options into the scene's settings and the add-on's preferences,
@@ -14,7 +17,8 @@ and runs the same ``clipdraw.run`` operator as the panel (blocking in background
 
 Exit codes: 0 done; 1 the run or a write failed (one line each; the .blend is still written with
 the last good drawing, in a temporary folder if --out no longer takes it; 1 wins over the signal
-codes below); 2 bad arguments (one line, nothing run or written); 130 (SIGINT, Ctrl-C) or
+codes below); 2 bad arguments (one line, nothing run or written; also a run the add-on refuses, such as
+--init-active without a drawing to continue); 130 (SIGINT, Ctrl-C) or
 143 (SIGTERM: ``timeout``, ``kill``, render farms) when a signal stopped the run after its current
 step: the .blend and ``--drawing`` are written with the drawing so far, renders are skipped. A
 second Ctrl-C during the run aborts at once (a repeated SIGTERM does not: ``timeout`` sends it
@@ -43,7 +47,10 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from synth_core import files  # torch-free, like everything imported here
+from synth_core import (
+    files,  # torch-free, like everything imported here
+    formats,
+)
 from synth_core import request as rules  # the engine's own request rules and limits
 from synth_core.interrupts import SIGNALS, exit_code, exit_now, signal_name
 
@@ -62,7 +69,9 @@ PANEL_METHOD = {"clipdraw": "CLIPDRAW", "styleclipdraw": "STYLE", "clipasso": "S
 # options that belong to one method: given with another one, they are a mistake, not ignored
 ONLY_FOR = {"style": "styleclipdraw", "strength": "styleclipdraw", "style_weights": "styleclipdraw",
             "image": "clipasso", "seeds": "clipasso", "no_mask": "clipasso", "no_overlay": "clipasso"}
-DEFAULTS = {"strokes": 128, "sketch_strokes": 16, "strength": 50.0, "style_weights": "imagenet", "seeds": 3}
+DEFAULTS = {"strokes": 128, "sketch_strokes": 16, "strength": 50.0, "style_weights": "imagenet", "seeds": 3,
+            "canvas": [224]}
+KEEP = {"none": "NONE", "selected": "SELECTED", "locked": "LOCKED"}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -92,14 +101,31 @@ def build_parser() -> argparse.ArgumentParser:
     job.add_argument("--strokes", type=int, default=None, help="number of strokes (default 128; clipasso 16)")
     job.add_argument("--steps", type=int, default=300, help="optimisation steps (default 300)")
     job.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    job.add_argument("--canvas", type=int, nargs="+", default=[224], metavar="PX",
-                     help="canvas size: PX or W H (default 224)")
+    job.add_argument("--canvas", type=int, nargs="+", default=None, metavar="PX",
+                     help="canvas size: PX or W H (default 224; with --init the drawing's)")
     job.add_argument("--model", default=rules.DEFAULT_MODEL, help="open_clip NAME:TAG, a checkpoint, or builtin")
     job.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     job.add_argument("--augmentations", type=int, default=0, metavar="N", help="augmented copies per step (0: default)")
     job.add_argument("--cache-dir", default="", help="where model weights are looked for / downloaded")
     job.add_argument("--threads", type=int, default=0, metavar="N",
                      help="CPU threads for torch (default 0: every core; no UI to keep responsive here)")
+    more = p.add_argument_group("drawing with the artist")
+    more.add_argument("--init", default=None, metavar="DRAWING",
+                      help="continue this drawing (.json or .svg): its strokes come first, on its canvas")
+    more.add_argument("--init-active", action="store_true",
+                      help="continue the active Grease Pencil or curve object of the --open scene (current frame)")
+    more.add_argument("--lock", default=None, metavar="INDICES",
+                      help="--init: strokes that never change, e.g. 0-5,8")
+    more.add_argument("--keep", default=None, choices=list(KEEP),
+                      help="--init-active: strokes that never change: none, selected or those on locked layers")
+    more.add_argument("--add", type=int, default=None, metavar="N",
+                      help="--init / --init-active: new strokes drawn after the drawing's (default 0)")
+    more.add_argument("--ladder", default=None, metavar="COUNTS",
+                      help="abstraction ladder, e.g. 64,32,16,8,4: one level per count (the first is the stroke "
+                           "count); one Grease Pencil layer, or curve object, each")
+    more.add_argument("--prompt-at", action="append", default=[], metavar="FRAME:PROMPT",
+                      help='key a prompt on a frame, e.g. 1:"a red circle" (repeatable; replaces --prompt): the '
+                           "drawing morphs from one to the next")
     out = p.add_argument_group("Blender output")
     out.add_argument("--out", required=True, help="the .blend file to write (compressed)")
     out.add_argument("--open", default="", metavar="FILE.blend",
@@ -142,10 +168,13 @@ def check_method_options(parser: argparse.ArgumentParser, args: argparse.Namespa
         if getattr(args, name) is not None and args.method != method:
             parser.error(f"{_option(name)} is for --method {method}, not {args.method}")
     if args.method == "clipasso":
-        if args.prompt is not None or args.negative:
-            parser.error("--method clipasso sketches --image: it takes no --prompt or --negative")
+        if args.prompt is not None or args.negative or args.prompt_at:
+            parser.error("--method clipasso sketches --image: it takes no --prompt, --prompt-at or --negative")
         if args.image is None:
             parser.error("--method clipasso needs --image IMAGE: the picture to sketch")
+    elif args.prompt_at:
+        if args.prompt is not None:
+            parser.error("--prompt-at replaces --prompt: give one or the other")
     else:
         if args.prompt is None:
             parser.error(f"--method {args.method} needs --prompt TEXT: say what to draw")
@@ -159,8 +188,128 @@ def check_method_options(parser: argparse.ArgumentParser, args: argparse.Namespa
             parser.error(f"{_option(name)} {path!r} does not exist")
 
 
+def check_stage_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """--init / --init-active with their --lock / --keep / --add, --ladder and --prompt-at: each
+    read into plain values (``args.init_drawing``, ``args.lock_list``, ``args.ladder_list``,
+    ``args.keys``), or one line and exit 2."""
+    args.init_drawing, args.lock_list, args.ladder_list, args.keys = None, [], [], []
+    continuing = args.init is not None or args.init_active
+    for name, needs in (("lock", "init"), ("keep", "init_active"), ("add", None)):
+        if getattr(args, name) is not None and not (continuing if needs is None else getattr(args, needs)):
+            wanted = "--init or --init-active" if needs is None else _option(needs)
+            parser.error(f"{_option(name)} needs {wanted}: the drawing to continue")
+    if args.init is not None and args.init_active:
+        parser.error("--init and --init-active both name a drawing to continue: give one")
+    if continuing and args.strokes is not None:
+        parser.error("--strokes is for a new drawing: when continuing, --add N gives the new strokes")
+    if args.add is not None and not 0 <= args.add <= rules.MAX_STROKES:
+        parser.error(f"--add must be between 0 and {rules.MAX_STROKES}, got {args.add}")
+    args.add = args.add or 0
+    if args.init_active and not args.open and not _blend_is_open():
+        parser.error("--init-active needs --open FILE.blend: the scene whose active object is continued")
+    if args.init is not None:
+        args.init_drawing = _init_drawing(parser, args)
+    try:
+        args.lock_list = index_list(args.lock) if args.lock is not None else []
+    except ValueError as e:
+        parser.error(str(e))
+    try:
+        args.ladder_list = [int(n) for n in args.ladder.replace(",", " ").split()] if args.ladder else []
+    except ValueError:
+        parser.error(f"--ladder takes stroke counts separated by commas, e.g. 64,32,16, got {args.ladder!r}")
+    if args.lock_list and args.init_drawing is not None:
+        n = len(args.init_drawing)
+        if args.lock_list[-1] >= n:
+            parser.error(f"--lock names stroke {args.lock_list[-1]} but the --init drawing has {n} strokes "
+                         f"(0 to {n - 1})")
+        if len(args.lock_list) == n and not args.add:
+            parser.error(f"--lock keeps all {n} strokes and --add is 0: there is nothing to draw")
+    if args.prompt_at and args.ladder:
+        parser.error("--prompt-at and --ladder cannot be combined: a ladder draws one prompt")
+    args.keys = [prompt_at(parser, text) for text in args.prompt_at]
+    frames = sorted(frame for frame, _ in args.keys)
+    if len(set(frames)) != len(frames):
+        parser.error(f"--prompt-at keys two prompts on frame {next(f for f in frames if frames.count(f) > 1)}: "
+                     "one per frame")
+    args.keys.sort()
+    check_ladder_fit(parser, args)
+
+
+def _blend_is_open() -> bool:
+    """Blender was started with a .blend (``blender -b FILE.blend -P render.py``)."""
+    bpy = sys.modules.get("bpy")
+    return bool(bpy is not None and getattr(bpy.data, "filepath", ""))
+
+
+def _init_drawing(parser: argparse.ArgumentParser, args: argparse.Namespace):
+    """The --init drawing, read now; its canvas is the run's (a different --canvas is a mistake)."""
+    if not Path(args.init).is_file():
+        parser.error(f"--init {args.init!r} does not exist")
+    try:
+        drawing = formats.load(args.init)
+    except (OSError, ValueError) as e:
+        parser.error(f"cannot read --init {args.init!r}: {e}")
+    size = [drawing.width, drawing.height]
+    if args.canvas is not None and (args.canvas * 2 if len(args.canvas) == 1 else args.canvas) != size:
+        parser.error(f"--canvas {' '.join(map(str, args.canvas))} is not the --init drawing's {size[0]}x{size[1]}: "
+                     "leave --canvas out")
+    args.canvas = size
+    return drawing
+
+
+def index_list(text: str) -> list[int]:
+    """"0-5,8" -> [0, 1, 2, 3, 4, 5, 8] (sorted, each once); ValueError names the bad part."""
+    out: set[int] = set()
+    for part in text.replace(" ", ",").split(","):
+        if not part:
+            continue
+        lo, dash, hi = part.partition("-")
+        try:
+            first, last = int(lo), int(hi if dash else lo)
+        except ValueError:
+            first, last = -1, -1
+        if first < 0 or last < first or last >= rules.MAX_STROKES:
+            raise ValueError(f"--lock takes stroke indices and ranges, e.g. 0-5,8: {part!r} is not one")
+        out.update(range(first, last + 1))
+    return sorted(out)
+
+
+def prompt_at(parser: argparse.ArgumentParser, text: str) -> tuple[int, str]:
+    """One --prompt-at FRAME:PROMPT."""
+    frame, colon, prompt = text.partition(":")
+    try:
+        number = int(frame)
+    except ValueError:
+        number = None
+    if not colon or number is None:
+        parser.error(f"--prompt-at takes FRAME:PROMPT, e.g. 1:\"a red circle\", got {text!r}")
+    if not 0 <= number <= MAX_FRAME:
+        parser.error(f"--prompt-at frames must be between 0 and {MAX_FRAME}, got {number}")
+    if not prompt.strip():
+        parser.error(f"--prompt-at {text!r}: the prompt is empty; say what to draw on frame {number}")
+    return number, prompt
+
+
+def check_ladder_fit(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """A ladder starts at the run's stroke count: --strokes (or left out), or the drawing's plus --add."""
+    if not args.ladder_list:
+        return
+    first = args.ladder_list[0]
+    if args.init_drawing is not None:
+        total = len(args.init_drawing) + args.add
+        if first != total:
+            parser.error(f"--ladder starts at {first} strokes but the --init drawing has {len(args.init_drawing)} "
+                         f"and --add is {args.add} ({total}): start the ladder at {total}")
+    elif args.strokes is not None and args.strokes != first:
+        parser.error(f"--ladder starts at {first} strokes but --strokes is {args.strokes}: leave --strokes out")
+    elif not args.init_active:
+        args.strokes = first
+
+
 def fill_defaults(args: argparse.Namespace) -> None:
     """Defaults that depend on the method (a sketch has 16 strokes by default)."""
+    if args.canvas is None:
+        args.canvas = DEFAULTS["canvas"]
     if args.strokes is None:
         args.strokes = DEFAULTS["sketch_strokes" if args.method == "clipasso" else "strokes"]
     for name in ("strength", "style_weights", "seeds"):
@@ -173,6 +322,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser = build_parser()
     args = parser.parse_args(argv)
     check_method_options(parser, args)
+    check_stage_options(parser, args)
     fill_defaults(args)
     if len(args.canvas) not in (1, 2):
         parser.error("--canvas takes one size or a width and a height")
@@ -197,7 +347,7 @@ def number_problem(args: argparse.Namespace) -> str | None:
         return f"--seed must be between 0 and {MAX_SEED}, got {args.seed}"
     if not 1 <= args.samples <= MAX_SAMPLES:
         return f"--samples must be between 1 and {MAX_SAMPLES}, got {args.samples}"
-    snapshots = 1 if args.final_only else args.steps // args.snapshot_every + 1
+    snapshots = 1 if args.final_only or args.keys or args.ladder_list else args.steps // args.snapshot_every + 1
     last = args.start_frame + (snapshots - 1) * args.frames_per_snapshot
     if not 0 <= args.start_frame or last > MAX_FRAME:
         return (f"--start-frame must be 0 or more and the last snapshot's frame ({last}) at most {MAX_FRAME}: "
@@ -225,6 +375,14 @@ def engine_request(args: argparse.Namespace) -> dict:
            "snapshot_every": args.snapshot_every, "threads": args.threads}
     if args.method != "clipasso":
         req.update(prompt=args.prompt, negative=list(args.negative))
+    if args.keys:
+        del req["prompt"]
+        req["keyed_prompts"] = [[frame, prompt] for frame, prompt in args.keys]
+    if args.ladder_list:
+        req["ladder"] = list(args.ladder_list)
+    if args.init is not None or args.init_active:  # the active object's drawing is only known in Blender
+        del req["strokes"]
+        req.update(init=args.init or "the active object", lock=list(args.lock_list), add=args.add)
     if args.method == "styleclipdraw":
         req.update(style_image=args.style, style_strength=args.strength, style_weights=args.style_weights)
     if args.method == "clipasso":
@@ -296,7 +454,7 @@ def output_problem(args: argparse.Namespace) -> str | None:
 def clash_problem(args: argparse.Namespace, outputs: list[tuple[str, str]]) -> str | None:
     """Two outputs on one file, or an output over one of the run's inputs."""
     inputs = [(f"--{k.replace('_', '-')}", getattr(args, k)) for k in ("image", "style", "style_weights", "python",
-                                                                       "model", "open") if getattr(args, k)]
+                                                                       "model", "open", "init") if getattr(args, k)]
     seen: dict[str, str] = {}
     for option, path in outputs:
         real = os.path.realpath(path)
@@ -365,11 +523,17 @@ def apply_settings(args: argparse.Namespace, package: str) -> None:
     s = scene.clipdraw
     s.method = PANEL_METHOD[args.method]
     s.prompt, s.negative = args.prompt or "", "; ".join(args.negative)
+    s.keyed_prompts.clear()
+    for frame, prompt in args.keys:
+        key = s.keyed_prompts.add()
+        key.frame, key.prompt = frame, prompt
+    s.ladder = ",".join(map(str, args.ladder_list))
+    s.continue_active, s.keep, s.add_strokes = args.init_active, KEEP[args.keep or "none"], args.add
     if args.method == "clipasso":
         s.sketch_strokes, s.seeds, s.use_mask, s.show_overlay = args.strokes, args.seeds, not args.no_mask, \
             not args.no_overlay
         s.source_image.source, s.source_image.filepath = "FILE", os.path.abspath(args.image)
-    else:
+    elif args.strokes is not None:
         s.strokes = args.strokes
     if args.method == "styleclipdraw":
         s.style_image.source, s.style_image.filepath = "FILE", os.path.abspath(args.style)
@@ -471,11 +635,13 @@ def run(args: argparse.Namespace, signals: Signals) -> int:
     stopped = signals.stopped("before the drawing started")
     if stopped is not None:
         return stopped
-    what = f"sketching {args.image!r}" if args.method == "clipasso" else f"drawing {args.prompt!r}"
-    say(f"{what} with {args.method} and {args.model} ({args.strokes} strokes, {args.steps} steps)")
-    code = draw(bpy, signals, operators.stop_blocking_run)
+    say(f"{what_is_drawn(args)} with {args.method} and {args.model} ({args.steps} steps)")
+    code = draw(bpy, signals, operators.stop_blocking_run, args.init or "", ",".join(map(str, args.lock_list)))
     last = session.last_run()
     obj = bpy.data.objects.get(last.object_name) if last.object_name else None
+    if obj is None and last.refused:  # bad input only Blender can see (--init-active's object): nothing ran
+        say(f"error: {_first_line(last.error)}", error=True)
+        return signals.code or EXIT_USAGE
     if obj is None:
         reason = last.error or last.status or "the run did not start"
         say(f"error: no drawing was made: {_first_line(reason)}", error=True)
@@ -486,13 +652,31 @@ def run(args: argparse.Namespace, signals: Signals) -> int:
                     signals, code)
 
 
-def draw(bpy, signals: Signals, stop_run) -> int:
+def what_is_drawn(args: argparse.Namespace) -> str:
+    """The run in words, for the first line it prints."""
+    if args.method == "clipasso":
+        what = f"sketching {args.image!r}"
+    elif args.keys:
+        what = "drawing " + " then ".join(f"{p!r} at frame {f}" for f, p in args.keys)
+    else:
+        what = f"drawing {args.prompt!r}"
+    if args.init is not None or args.init_active:
+        source = repr(args.init) if args.init is not None else "the active object"
+        what += f", continuing {source} with {args.add} new strokes"
+    elif not args.ladder_list:
+        what += f" in {args.strokes} strokes"
+    if args.ladder_list:
+        what += f", ladder {','.join(map(str, args.ladder_list))}"
+    return what
+
+
+def draw(bpy, signals: Signals, stop_run, init_file: str = "", lock: str = "") -> int:
     """The blocking ``clipdraw.run`` with signals turned into "stop after this step"; EXIT_FAILED if it failed."""
     signals.stop_run = stop_run
     if signals.signum is not None:  # came between the last checkpoint and now
         stop_run()
     try:
-        bpy.ops.clipdraw.run()
+        bpy.ops.clipdraw.run(init_file=init_file, lock=lock)
     except RuntimeError:  # the operator reported an error; Blender printed it, session.last_run() has it
         return EXIT_FAILED
     finally:

@@ -317,6 +317,10 @@ def blend_dir(tmp_path: Path, monkeypatch) -> Path:
     (tmp_path / "folder.blend").mkdir()
     (tmp_path / "frames").write_text("a file where a folder should be\n")
     (tmp_path / "out.blend").write_text(SENTINEL)
+    lines = [{"points": [[10, 10 + 20 * i], [20, 10], [30, 10], [40, 10 + 5 * i]], "width": 2, "rgba": [0, 0, 0, 1]}
+             for i in range(3)]
+    (tmp_path / "start.json").write_text(json.dumps({"format": "drawing", "version": 1, "strokes": lines,
+                                                     "canvas": {"width": 96, "height": 96}}))
     return tmp_path
 
 
@@ -374,6 +378,27 @@ RENDER_CASES = [
     (["--engine", "povray"], "invalid choice"),
     (["--method", "styleclipdraw", "--style", "pic.png", "--style-weights", "missing.pth"], "--style-weights"),
     (["--method", "styleclipdraw", "--style", "pic.png", "--style-weights", ""], "style_weights"),
+    # drawing with the artist: continuing a drawing, ladders, keyed prompts
+    (["--lock", "0"], "--lock needs --init"),
+    (["--add", "2"], "--add needs --init or --init-active"),
+    (["--keep", "locked"], "--keep needs --init-active"),
+    (["--init-active"], "--init-active needs --open"),
+    (["--init", "start.json", "--init-active"], "give one"),
+    (["--init", "missing.json"], "does not exist"),
+    (["--init", "pic.png"], "cannot read --init"),
+    (["--init", "start.json", "--strokes", "4"], "--strokes is for a new drawing"),
+    (["--init", "start.json", "--add", "-1"], "--add must be between 0"),
+    (["--init", "start.json", "--lock", "0-9"], "--lock names stroke 9 but the --init drawing has 3 strokes"),
+    (["--init", "start.json", "--lock", "a-b"], "--lock takes stroke indices and ranges"),
+    (["--init", "start.json", "--lock", "0-2"], "nothing to draw"),
+    (["--init", "start.json", "--canvas", "64"], "not the --init drawing's 96x96"),
+    (["--init", "start.json", "--drawing", "start.json"], "would overwrite the --init file"),
+    (["--ladder", "8,x"], "--ladder takes stroke counts"),
+    (["--ladder", "8,16"], "must go down"),
+    (["--ladder", "8"], "2 to 16 stroke counts"),
+    (["--ladder", "8,4", "--strokes", "16"], "leave --strokes out"),
+    (["--init", "start.json", "--add", "1", "--ladder", "8,4"], "start the ladder at 4"),
+    (["--prompt-at", "1:a cat"], "--prompt-at replaces --prompt"),
 ]
 
 
@@ -388,6 +413,39 @@ def test_render_script_refuses_bad_arguments_before_blender_starts(blend_dir, ca
     assert words in err, err
     assert (blend_dir / "out.blend").read_text() == SENTINEL
     assert sorted(p.name for p in blend_dir.iterdir()) == before  # no probe file left behind
+
+
+KEYED_CASES = [
+    (["--prompt-at", "x:a cat"], "--prompt-at takes FRAME:PROMPT"),
+    (["--prompt-at", "a cat"], "--prompt-at takes FRAME:PROMPT"),
+    (["--prompt-at", "-1:a cat"], "frames must be between 0"),
+    (["--prompt-at", "3: "], "the prompt is empty"),
+    (["--prompt-at", "3:a", "--prompt-at", "3:b"], "two prompts on frame 3"),
+    (["--prompt-at", "3:a", "--ladder", "8,4"], "cannot be combined"),
+    (["--method", "clipasso", "--image", "pic.png", "--prompt-at", "3:a"], "it takes no --prompt, --prompt-at"),
+]
+
+
+@pytest.mark.parametrize("extra, words", KEYED_CASES, ids=[" ".join(e)[:50] for e, _ in KEYED_CASES])
+def test_render_script_refuses_bad_keyed_prompts(blend_dir, capsys, extra, words):
+    with pytest.raises(SystemExit) as exc:
+        render_script.parse(["--model", "builtin", "--out", "out.blend", *extra])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert_one_clear_line(err)
+    assert words in err, err
+
+
+def test_render_script_reads_the_stage_options(blend_dir):
+    args = render_script.parse(["--model", "builtin", "--out", "o.blend", "--prompt-at", "9:b", "--prompt-at", "2:a"])
+    assert args.keys == [(2, "a"), (9, "b")]
+    assert render_script.engine_request(args)["keyed_prompts"] == [[2, "a"], [9, "b"]]
+    args = render_script.parse([*BASE, "--init", "start.json", "--lock", "0-1", "--add", "2", "--ladder", "5,3"])
+    assert (args.canvas, args.lock_list, args.ladder_list) == ([96, 96], [0, 1], [5, 3])
+    req = render_script.engine_request(args)
+    assert (req["init"], req["lock"], req["add"], req["ladder"]) == ("start.json", [0, 1], 2, [5, 3])
+    assert "strokes" not in req
+    assert render_script.parse([*BASE, "--ladder", "8,4"]).strokes == 8
 
 
 @pytest.mark.parametrize("extra", [[], ["--open", "real.blend"], ["--out", "new/deeper/x.blend"],

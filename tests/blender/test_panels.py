@@ -137,7 +137,7 @@ def test_the_stage_panels_draw_continue_ladder_and_keyed_prompts(addon):
     assert "e.g. 64,32,16" in labels(draw(panels.CLIPDRAW_PT_ladder))[0]
 
     log = draw(panels.CLIPDRAW_PT_keyed)
-    ((args, kwargs),) = [(a, k) for name, a, k in log if name == "template_list"]
+    (args,) = [a for name, a, _ in log if name == "template_list"]
     assert args[0] == "CLIPDRAW_UL_keyed_prompts" and args[3:] == ("keyed_prompts", settings, "keyed_index")
     assert ops(log) == ["clipdraw.keyed_prompt_add", "clipdraw.keyed_prompt_remove"]
     assert panels.CLIPDRAW_PT_keyed.poll(bpy.context)

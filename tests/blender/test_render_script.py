@@ -54,6 +54,10 @@ IMAGE = str(ROOT / "tests" / "blender" / "common.py")  # any existing file: usag
     (["--prompt", "a", "--out", "x.blend", "--strokes", "20000"], "--strokes must be between 1 and 10000"),
     (["--prompt", "a", "--out", "x.png"], "--out must name a .blend file"),
     (["--prompt", "a", "--out", "x.blend", "--engine", "povray"], "invalid choice: 'povray'"),
+    (["--prompt", "a", "--out", "x.blend", "--lock", "0-3"], "--lock needs --init"),
+    (["--prompt", "a", "--out", "x.blend", "--init", "nowhere.json"], "--init 'nowhere.json' does not exist"),
+    (["--prompt", "a", "--out", "x.blend", "--ladder", "16,32"], "ladder counts must go down"),
+    (["--out", "x.blend", "--prompt-at", "one:a cat"], "--prompt-at takes FRAME:PROMPT"),
 ])
 def test_bad_arguments_exit_2_with_one_line(args, message):
     proc = render_py(*args, timeout=60)
@@ -254,3 +258,67 @@ def test_ctrl_c_before_the_run_writes_nothing_and_exits_130(tmp_path):
     lines = [ln for ln in err.splitlines() if ln.strip() and "Freeing memory" not in ln]
     assert len(lines) == 1 and "stopped by SIGINT before the drawing started" in lines[0], err
     assert not out.exists()
+
+
+def test_continue_a_file_with_a_ladder_as_curves(tmp_path, builtin_model):
+    """--init with --lock and --add, and a --ladder, with the real engine: the kept strokes are the
+    file's in the final drawing, and the .blend holds one curve object per level."""
+    import bpy
+    from drawings import random_drawing
+
+    start = random_drawing(4, seed=1, width=64, height=64, segments=2)
+    start.save(tmp_path / "start.json")
+    start = type(start).load(tmp_path / "start.json")  # the values as the file holds them
+    out = tmp_path / "out"
+    proc = render_py("--prompt", "a red circle", "--model", "builtin", "--init", str(tmp_path / "start.json"),
+                     "--lock", "0-1", "--add", "4", "--ladder", "8,4,2", "--steps", "10", "--output", "curves",
+                     "--out", str(out / "ladder.blend"), "--drawing", str(out / "ladder.json"), "--runner",
+                     "subprocess", "--python", builtin_model, "--threads", "1")
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "continuing" in proc.stdout and "2 strokes (3 of 3)" in proc.stdout
+    final = type(start).load(out / "ladder.json")
+    assert len(final) == 2  # the ladder's last level keeps the two locked strokes
+    np.testing.assert_array_equal(final.points, start.points[: start.offsets[2]])
+    bpy.ops.wm.open_mainfile(filepath=str(out / "ladder.blend"))
+    (obj,) = [o for o in bpy.data.objects if o.get("clipdraw_level") == "2 strokes" and not o.hide_render]
+    assert len(obj.data.splines) == 2 and list(obj["clipdraw_canvas_size"]) == [64, 64]
+    levels = sorted(len(o.data.splines) for o in bpy.data.objects if o.hide_render)
+    assert levels == [4, 8]
+
+
+def test_keyed_prompts_render_the_morph_frame_by_frame(tmp_path, builtin_model):
+    import bpy
+
+    from blender_addon import grease_pencil
+
+    out = tmp_path / "out"
+    proc = render_py("--prompt-at", "1:a red circle", "--prompt-at", "6:a blue square", "--model", "builtin",
+                     "--strokes", "6", "--canvas", "64", "--steps", "10", "--snapshot-every", "5", "--out",
+                     str(out / "keyed.blend"), "--animation", str(out / "frames"), "--runner", "subprocess",
+                     "--python", builtin_model, "--threads", "1")
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "'a red circle' at frame 1 then 'a blue square' at frame 6" in proc.stdout
+    assert sorted(p.name for p in (out / "frames").iterdir()) == [f"frame_{i:04d}.png" for i in range(1, 7)]
+    bpy.ops.wm.open_mainfile(filepath=str(out / "keyed.blend"))
+    (obj,) = [o for o in bpy.data.objects if "clipdraw_keyed_prompts" in o]
+    # the first prompt's drawing on frame 1, the morph's snapshot (step 5 of 10) on frame 3, the second on 6
+    assert grease_pencil.frame_numbers(obj.data) == [1, 3, 6]
+    scene = bpy.context.scene
+    assert (scene.frame_start, scene.frame_end) == (1, 6)
+
+
+def test_init_active_that_cannot_be_read_is_bad_input(tmp_path):
+    """Only Blender sees the active object: a mesh is refused there, as one line and exit 2."""
+    import bpy
+
+    cube = bpy.data.objects.new("Cube", bpy.data.meshes.new("Cube"))
+    bpy.context.scene.collection.objects.link(cube)
+    bpy.context.view_layer.objects.active = cube
+    bpy.ops.wm.save_as_mainfile(filepath=str(tmp_path / "cube.blend"))
+    proc = render_py("--prompt", "a red circle", "--model", "builtin", "--open", str(tmp_path / "cube.blend"),
+                     "--init-active", "--keep", "selected", "--add", "2", "--out", str(tmp_path / "never.blend"),
+                     timeout=120)
+    assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "the active object 'Cube' is a MESH" in lines[0], proc.stderr
+    assert not (tmp_path / "never.blend").exists()
