@@ -103,6 +103,25 @@ def test_a_curve_ladder_keeps_earlier_levels_as_hidden_objects_in_a_sub_collecti
     assert made[0]["clipdraw_prompt"] == "three lines" and "clipdraw_run_id" not in made[0]
 
 
+def test_a_cancelled_ladder_shows_the_level_where_it_stopped(settings, monkeypatch):
+    monkeypatch.setattr(engine_path, "load_run_job", lambda: fake_stages_run_job(delay=0.05))  # 1 s a level
+    settings.ladder, settings.steps = "3,2,1", 4
+    run = start()
+    deadline = time.monotonic() + 30
+    while not run.stage:  # the first level is finished: the second one is forming
+        run.pump(budget_s=None)
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    run.cancel()
+    while run.running:
+        run.pump(budget_s=None)
+    assert run.status == "cancelled"
+    session.release(run)
+    layers = list(result().data.layers)
+    assert [(layer.name, layer.hide, layer_strokes(layer)) for layer in layers] == [("3 strokes", True, 3),
+                                                                                    ("2 strokes", False, 2)]
+
+
 def test_a_ladder_that_does_not_parse_or_go_down_is_refused(settings):
     settings.ladder = "64, many"
     with pytest.raises(RuntimeError, match="'many' is not a whole number"):
