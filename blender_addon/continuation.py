@@ -8,7 +8,8 @@ written into the job's own folder, like the image inputs, so the engine never to
 
 A drawing read from an object is continued where it lies: the result's plane is the source's
 canvas on the object (its transform, scale included), so kept strokes land exactly on top of
-where they were, whichever placement the panel has.
+where they were, whichever placement the panel has. Only what the artist sees is continued:
+strokes on hidden Grease Pencil layers (a ladder's other levels) are left out.
 """
 
 from __future__ import annotations
@@ -65,13 +66,28 @@ def from_active(context: bpy.types.Context, keep: str, canvas: Sequence[int]) ->
         back = readback.read_object(obj, frame=frame, canvas=tuple(canvas))
     except ValueError as e:  # Grease Pencil v2 (Blender 4.2) cannot be read back
         raise ContinueRefused(f"cannot continue '{obj.name}': {e}") from None
-    if len(back.drawing) == 0:
-        raise ContinueRefused(f"the active object '{obj.name}' has no strokes at frame {frame}: draw some, or go "
-                              "to a frame that has them")
+    drawing, shown = visible_strokes(back)
+    if len(drawing) == 0:
+        raise ContinueRefused(f"the active object '{obj.name}' has no visible strokes at frame {frame}: draw some, "
+                              "show their layer, or go to a frame that has them")
     lock = {"NONE": np.zeros(0, np.int64), "SELECTED": back.selected_strokes(),
             "LOCKED": back.locked_strokes()}[keep]
-    return Continuation(back.drawing, tuple(int(i) for i in lock), source_plane(obj, back),
+    lock = np.searchsorted(shown, lock[np.isin(lock, shown)])  # indices among the strokes continued
+    return Continuation(drawing, tuple(int(i) for i in lock), source_plane(obj, back),
                         f"bpy.data.objects[{obj.name!r}] at frame {frame}")
+
+
+def visible_strokes(back: readback.ReadBack) -> tuple[object, np.ndarray]:
+    """The read drawing without the strokes of hidden layers, and the indices of those kept."""
+    hidden = np.array([info.hidden for info in back.layers], dtype=bool)
+    shown = np.flatnonzero(~hidden[back.layer]) if len(back.layer) else np.zeros(0, np.int64)
+    d = back.drawing
+    if len(shown) == len(d):
+        return d, shown
+    o = d.offsets
+    points = np.concatenate([d.points[o[i] : o[i + 1]] for i in shown]) if len(shown) else np.zeros((0, 2))
+    kept = type(d)(d.width, d.height, points, d.segments[shown], d.widths[shown], d.rgba[shown], d.background, d.meta)
+    return kept, shown
 
 
 def from_file(path: str, lock: Sequence[int]) -> Continuation:

@@ -165,12 +165,12 @@ class CLIPDRAW_PT_continue(PanelMixin, Panel):
         col.active = settings.continue_active
         col.prop(settings, "keep")
         col.prop(settings, "add_strokes")
-        problem = active_problem(context.active_object)
+        obj = getattr(context, "active_object", None)
+        problem = active_problem(obj)
         if problem:
             col.label(text=problem, icon='ERROR')
         else:
-            col.label(text=f"From '{context.active_object.name}' at frame {context.scene.frame_current}",
-                      icon='OUTLINER_OB_GREASEPENCIL')
+            col.label(text=f"From '{obj.name}' at frame {context.scene.frame_current}", icon='OUTLINER_OB_GREASEPENCIL')
 
 
 def active_problem(obj) -> str:

@@ -87,6 +87,17 @@ def test_a_ladder_is_one_grease_pencil_layer_per_level_hidden_except_the_last(se
     assert not [m for m in bpy.data.materials if m.users == 0]  # no preview colours left behind
 
 
+def test_continuing_a_ladder_takes_the_level_shown(settings):
+    settings.ladder = "3,2"
+    finish(start())
+    bpy.context.view_layer.objects.active = result()
+    settings.ladder, settings.continue_active, settings.keep, settings.add_strokes = "", True, "SELECTED", 1
+    run = start()
+    sent = Drawing.load(run.request["init"])
+    assert len(sent) == 2 and run.request["lock"] == [0, 1]  # the hidden 3-stroke level is left out
+    finish(run)
+
+
 def test_a_curve_ladder_keeps_earlier_levels_as_hidden_objects_in_a_sub_collection(settings):
     settings.ladder, settings.output = "3,2,1", "CURVES"
     finish(start())
@@ -317,7 +328,7 @@ def test_continue_reads_the_selection_made_in_edit_mode(settings, scene):
 @pytest.mark.parametrize("make, message", [
     (lambda scene: None, "needs an active Grease Pencil or curve object"),
     (lambda scene: bpy.data.objects.new("Cube", bpy.data.meshes.new("Cube")), "'Cube' is a MESH"),
-    (lambda scene: bpy.data.objects.new("empty", grease_pencil.datablocks().new("empty")), "has no strokes at frame"),
+    (lambda scene: bpy.data.objects.new("empty", grease_pencil.datablocks().new("empty")), "has no visible strokes at frame"),
 ])
 def test_continue_from_active_refuses_what_it_cannot_read_in_one_line(settings, scene, make, message):
     obj = make(scene)
