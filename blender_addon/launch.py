@@ -129,6 +129,8 @@ def continuation_for(context: bpy.types.Context, settings, folder: image_inputs.
         return continuation.write(cont, folder)
     except continuation.ContinueRefused as e:
         raise RunRefused(str(e)) from None
+    except OSError as e:  # the temporary folder cannot take the drawing (a full disk)
+        raise RunRefused(f"cannot write the drawing to continue: {e.strerror or e}") from None
 
 
 def resolve_images(settings, folder: image_inputs.JobFolder) -> dict[str, image_inputs.ResolvedImage]:
