@@ -186,34 +186,13 @@ def ladder_counts(text: str) -> list[int]:
 
     Only the syntax is checked here; that they go down and fit the run is the engine's rule.
     """
-    parts = [p for p in text.replace(",", " ").replace(";", " ").split() if p]
-    counts = []
-    for part in parts:
-        try:
-            counts.append(int(part))
-        except ValueError:
-            raise ValueError(f"the Ladder is stroke counts separated by commas, e.g. 64,32,16: {part!r} is not "
-                             "a whole number") from None
-    return counts
+    try:
+        return rules.parse_counts(text)
+    except ValueError as e:
+        raise ValueError(f"the Ladder: {e}") from None
 
 
-def stroke_indices(text: str) -> list[int]:
-    """Stroke indices and ranges ("0-5, 8" -> [0, 1, 2, 3, 4, 5, 8]), sorted, each once."""
-    out: set[int] = set()
-    for part in text.replace(";", ",").replace(" ", ",").split(","):
-        if not part:
-            continue
-        lo, dash, hi = part.partition("-")
-        try:
-            first, last = int(lo), int(hi if dash else lo)
-        except ValueError:
-            raise ValueError(f"stroke indices are numbers and ranges, e.g. 0-5,8: {part!r} is not one") from None
-        if first < 0 or last < first:
-            raise ValueError(f"stroke indices are numbers and ranges, e.g. 0-5,8: {part!r} is not one")
-        if last >= MAX_STROKES:
-            raise ValueError(f"stroke {last} cannot be kept: a drawing has at most {MAX_STROKES} strokes")
-        out.update(range(first, last + 1))
-    return sorted(out)
+stroke_indices = rules.parse_indices  # "0-5, 8" -> [0, 1, 2, 3, 4, 5, 8]
 
 
 def keyed_list(settings: CLIPDRAW_PG_settings) -> list[list]:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import signal
 import statistics
@@ -32,6 +31,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from synth_core.lab.machine import cpu_description, load_average  # noqa: E402
+
 STEPS = 100_000  # never reached: every run is cancelled
 
 
@@ -150,16 +153,6 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reps", type=int, default=10)
@@ -181,8 +174,7 @@ def main() -> int:
                 results[name].append(sample)
                 print(f"rep {i + 1}/{args.reps} {name:6s} final {sample.final_s:6.2f} s  exit {sample.exit_s:6.2f} s",
                       file=sys.stderr, flush=True)
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"\nCPU: {cpu_model()}, {os.cpu_count()} cores, load average {load:.1f}; torch on 1 thread; builtin model, "
+    print(f"\nCPU: {cpu_description()}, load average {load_average():.1f}; torch on 1 thread; builtin model, "
           f"{args.strokes} strokes, {args.canvas} px canvas, cancelled after step {args.after}")
     print("step: median step time of that entry point's own runs (worker: progress intervals; CLI and render.py: "
           "their printed step counters); target: p95 <= step + 0.5 s\n")

@@ -27,7 +27,6 @@ import json
 import math
 import multiprocessing as mp
 import os
-import platform
 import resource
 import signal
 import statistics
@@ -42,6 +41,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
+from synth_core.lab.machine import cpu_description  # noqa: E402
+
 from synth_core.initialise import random_strokes  # noqa: E402
 from synth_core.rasterize import has_diffvg, over_background, rasterize, render_supersampled  # noqa: E402
 from synth_core.strokes import StrokeTensors  # noqa: E402
@@ -50,22 +51,6 @@ SMALL = {"strokes": 32, "size": 96}  # the reference baseline's scene: the dense
 
 
 # ---- machine -------------------------------------------------------------------------------
-
-def cpu_description() -> str:
-    """CPU model and the SIMD flags that decide PyTorch's CPU kernels (avx2, avx512f)."""
-    model, flags = platform.processor() or "unknown CPU", set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name":
-                model = value.strip()
-            elif key.strip() == "flags":
-                flags = set(value.split())
-    except OSError:
-        pass
-    simd = [f for f in ("avx2", "avx512f") if f in flags] or ["neither avx2 nor avx512f"]
-    return f"{model} ({', '.join(simd)}; {os.cpu_count()} logical CPUs)"
-
 
 # ---- scenes --------------------------------------------------------------------------------
 

@@ -55,7 +55,7 @@ from synth_core import request as rules  # the engine's own request rules and li
 from synth_core.interrupts import SIGNALS, exit_code, exit_now, signal_name
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-MAX_FRAME = 1_048_574  # Blender's last frame (MAXFRAME)
+MAX_FRAME = rules.MAX_FRAME
 MAX_SEED = 2**31 - 1  # the Seed setting is a Blender int
 MAX_SAMPLES = 1 << 24  # Cycles' most samples
 MIN_RENDER_PX, MAX_RENDER_PX = 4, 16384  # Blender's smallest resolution; a sane largest
@@ -210,13 +210,13 @@ def check_stage_options(parser: argparse.ArgumentParser, args: argparse.Namespac
     if args.init is not None:
         args.init_drawing = _init_drawing(parser, args)
     try:
-        args.lock_list = index_list(args.lock) if args.lock is not None else []
+        args.lock_list = rules.parse_indices(args.lock) if args.lock is not None else []
     except ValueError as e:
-        parser.error(str(e))
+        parser.error(f"--lock: {e}")
     try:
-        args.ladder_list = [int(n) for n in args.ladder.replace(",", " ").split()] if args.ladder else []
-    except ValueError:
-        parser.error(f"--ladder takes stroke counts separated by commas, e.g. 64,32,16, got {args.ladder!r}")
+        args.ladder_list = rules.parse_counts(args.ladder) if args.ladder else []
+    except ValueError as e:
+        parser.error(f"--ladder: {e}")
     if args.lock_list and args.init_drawing is not None:
         n = len(args.init_drawing)
         if args.lock_list[-1] >= n:
@@ -257,37 +257,15 @@ def _init_drawing(parser: argparse.ArgumentParser, args: argparse.Namespace):
     return drawing
 
 
-def index_list(text: str) -> list[int]:
-    """"0-5,8" -> [0, 1, 2, 3, 4, 5, 8] (sorted, each once); ValueError names the bad part."""
-    out: set[int] = set()
-    for part in text.replace(" ", ",").split(","):
-        if not part:
-            continue
-        lo, dash, hi = part.partition("-")
-        try:
-            first, last = int(lo), int(hi if dash else lo)
-        except ValueError:
-            first, last = -1, -1
-        if first < 0 or last < first or last >= rules.MAX_STROKES:
-            raise ValueError(f"--lock takes stroke indices and ranges, e.g. 0-5,8: {part!r} is not one")
-        out.update(range(first, last + 1))
-    return sorted(out)
-
-
 def prompt_at(parser: argparse.ArgumentParser, text: str) -> tuple[int, str]:
     """One --prompt-at FRAME:PROMPT."""
-    frame, colon, prompt = text.partition(":")
     try:
-        number = int(frame)
-    except ValueError:
-        number = None
-    if not colon or number is None:
-        parser.error(f"--prompt-at takes FRAME:PROMPT, e.g. 1:\"a red circle\", got {text!r}")
-    if not 0 <= number <= MAX_FRAME:
-        parser.error(f"--prompt-at frames must be between 0 and {MAX_FRAME}, got {number}")
-    if not prompt.strip():
-        parser.error(f"--prompt-at {text!r}: the prompt is empty; say what to draw on frame {number}")
-    return number, prompt
+        frame, prompt = rules.parse_keyed_prompt(text)
+    except ValueError as e:
+        parser.error(f"--prompt-at: {e}")
+    if not 0 <= frame <= MAX_FRAME:  # a scene starts at frame 0 or later
+        parser.error(f"--prompt-at frames must be between 0 and {MAX_FRAME}, got {frame}")
+    return frame, prompt
 
 
 def check_ladder_fit(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 from .interrupts import Interrupted, StopOnSignals, signal_name
-from .request import DEFAULT_MODEL
+from .request import DEFAULT_MODEL, parse_counts, parse_indices, parse_keyed_prompt
 
 if TYPE_CHECKING:  # torch-free, but loaded only when a run needs them
     from .events import Done
@@ -38,13 +38,40 @@ def _scale(text: str) -> float:
     return value
 
 
+def _spelling(parse):
+    """An argparse type from one of request.py's parsers (ValueError -> a usage error)."""
+    def convert(text: str):
+        try:
+            return parse(text)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+    convert.__name__ = parse.__name__.removeprefix("parse_")
+    return convert
+
+
+def _continue_options(p: argparse.ArgumentParser) -> None:
+    """Continue a drawing, lock some of it, climb an abstraction ladder."""
+    g = p.add_argument_group("continue a drawing, abstraction ladder")
+    g.add_argument("--init", type=Path, metavar="DRAWING",
+                   help="start from this drawing (.json or .svg); the canvas becomes its canvas")
+    g.add_argument("--lock", type=_spelling(parse_indices), metavar="I", default=None,
+                   help="strokes of --init that never change, e.g. 0-5,8")
+    g.add_argument("--add", type=int, default=None, metavar="N", help="new strokes drawn after --init's (default 0)")
+    g.add_argument("--ladder", type=_spelling(parse_counts), metavar="COUNTS", default=None,
+                   help="an abstraction ladder, e.g. 64,32,16,8,4: one run, then each level by removing the "
+                        "strokes that help least and fine-tuning; one SVG/PNG per level")
+    g.add_argument("--level-steps", type=int, default=None, metavar="N",
+                   help="fine-tuning steps of each later level (default a quarter of --steps, at least 20)")
+
+
 def _run_options(p: argparse.ArgumentParser, strokes: int, steps: int, augs: str) -> None:
     """Options shared by draw / style / sketch."""
     p.add_argument("--out", required=True, type=Path, metavar="DIR", help="output directory")
     p.add_argument("--strokes", type=int, default=None, help=f"number of strokes; fewer = more abstract (default {strokes})")
     p.add_argument("--steps", type=int, default=None, help=f"optimisation steps (default {steps})")
     p.add_argument("--seed", type=int, default=0, help="random seed; same seed + device = same result (default 0)")
-    p.add_argument("--canvas", type=int, default=224, metavar="PX", help="canvas size in pixels (default 224)")
+    p.add_argument("--canvas", type=int, default=None, metavar="PX",
+                   help="canvas size in pixels (default 224, or the --init drawing's)")
     p.add_argument("--model", default=DEFAULT_MODEL, help=(
         f"open_clip NAME:TAG, NAME:path/to/checkpoint, or 'builtin' for the offline stand-in "
         f"(not CLIP) (default {DEFAULT_MODEL})"))
@@ -59,6 +86,15 @@ def _run_options(p: argparse.ArgumentParser, strokes: int, steps: int, augs: str
                         "(default: the method's own setting)")
     p.add_argument("--no-video", action="store_true", help="skip process.gif")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _continue_options(p)
+
+
+def _keyed_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--prompt-at", type=_spelling(parse_keyed_prompt), action="append", default=[],
+                   metavar="FRAME:PROMPT", dest="prompt_at",
+                   help='a prompt keyed at a frame, e.g. 1:"a red circle" --prompt-at 48:"a blue square" '
+                        "(repeatable, instead of PROMPT): each stretch of --steps morphs the last drawing "
+                        "into the next prompt; one SVG/PNG per key")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,7 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     d = sub.add_parser("draw", help="text to drawing (CLIPDraw)", description="Coloured strokes for a text prompt (CLIPDraw).")
-    d.add_argument("prompt", help='what to draw, e.g. "a red circle"')
+    d.add_argument("prompt", nargs="?", help='what to draw, e.g. "a red circle" (or --prompt-at)')
+    _keyed_option(d)
     d.add_argument("--negative", action="append", default=[], metavar="TEXT",
                    help="something the drawing should NOT look like (repeatable)")
     d.add_argument("--method", default="clipdraw", choices=["clipdraw", "pixels"],
@@ -79,7 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("style", help="text + style image (StyleCLIPDraw)",
                        description="A prompt drawn in the style of an image (StyleCLIPDraw).")
-    s.add_argument("prompt", help='what to draw, e.g. "a red circle"')
+    s.add_argument("prompt", nargs="?", help='what to draw, e.g. "a red circle" (or --prompt-at)')
+    _keyed_option(s)
     s.add_argument("--style", required=True, type=Path, metavar="IMAGE", help="style image (PNG, JPEG, WebP...)")
     s.add_argument("--strength", type=float, default=50.0, help="style strength 0-100 (default 50)")
     s.add_argument("--style-weights", default="imagenet", metavar="W",
@@ -108,19 +146,45 @@ def _fail(message: str, code: int) -> int:
 
 
 def _request(args: argparse.Namespace) -> dict:
-    req = {"seed": args.seed, "canvas": args.canvas, "model": args.model, "device": args.device,
+    req = {"seed": args.seed, "canvas": _canvas(args), "model": args.model, "device": args.device,
            "snapshot_every": args.snapshot_every, "cache_dir": args.cache_dir}
+    if args.command in ("draw", "style"):
+        prompts = {"keyed_prompts": args.prompt_at} if args.prompt_at else {"prompt": args.prompt}
+        if args.prompt is None and not args.prompt_at:
+            prompts = {}  # the request says what is missing
+        req.update(negative=args.negative, **prompts)
     if args.command == "draw":
-        req.update(method=args.method, prompt=args.prompt, negative=args.negative)
+        req.update(method=args.method)
     elif args.command == "style":
-        req.update(method="styleclipdraw", prompt=args.prompt, negative=args.negative, style_image=str(args.style),
-                   style_strength=args.strength, style_weights=args.style_weights)
+        req.update(method="styleclipdraw", style_image=str(args.style), style_strength=args.strength,
+                   style_weights=args.style_weights)
     else:
         req.update(method="clipasso", image=str(args.image), seeds=args.seeds, mask=not args.no_mask)
-    for key in ("strokes", "steps", "augmentations", "tidy"):
+    if args.init is not None:
+        req["init"] = str(args.init)
+    for key in ("strokes", "steps", "augmentations", "tidy", "lock", "add", "ladder", "level_steps"):
         if getattr(args, key) is not None:
             req[key] = getattr(args, key)
+    if getattr(args, "prompt", None) is not None and getattr(args, "prompt_at", None):
+        req["prompt"] = args.prompt  # both given: the request refuses it in one line
     return req
+
+
+def _canvas(args: argparse.Namespace) -> int | list[int]:
+    """--canvas, else the --init drawing's canvas (read once more by the run), else 224."""
+    if args.canvas is not None:
+        return args.canvas
+    if args.init is None:
+        return 224
+    from . import formats
+    from .drawing import DrawingFormatError
+    from .errors import BadRequest
+
+    try:
+        d = formats.load(args.init)
+    except DrawingFormatError as e:
+        raise BadRequest(f"cannot continue from {args.init}: {e}") from None
+    return [d.width, d.height]
 
 
 def _say_stopping(signum: int) -> None:
@@ -143,13 +207,13 @@ def _run(args: argparse.Namespace, signals: StopOnSignals) -> int:
     from tqdm import tqdm
 
     from .errors import BadRequest, SynthError
-    from .events import Done, Progress, Snapshot, Started, WarningEvent
+    from .events import Done, Progress, Snapshot, Stage, Started, WarningEvent
     from .jobs import parse_request, run_events
     from .outputs import RunRecorder, check_writable, scale_problem
 
     try:
         req = parse_request(_request(args))
-        problem = scale_problem(args.canvas, args.scale)  # the PNG size, refused before the run
+        problem = scale_problem(max(req.canvas), args.scale)  # the PNG size, refused before the run
         if problem:
             raise BadRequest(problem)
         out_dir = check_writable(args.out, inputs=(req.image, req.style_image))
@@ -173,6 +237,9 @@ def _run(args: argparse.Namespace, signals: StopOnSignals) -> int:
                     bar.set_postfix(loss=f"{ev.loss:.3f}", sim=f"{ev.similarity:.3f}", refresh=False)
             elif isinstance(ev, Snapshot):
                 recorder.snapshot(ev.step, ev.picture)
+            elif isinstance(ev, Stage):
+                recorder.stage(_stage_name(ev), ev.picture)
+                (bar.write if bar else print)(f"{ev.label} (step {ev.step})", file=sys.stderr)
             elif isinstance(ev, Done):
                 if bar:
                     bar.close()
@@ -188,6 +255,13 @@ def _run(args: argparse.Namespace, signals: StopOnSignals) -> int:
         if bar:
             bar.close()
     return _fail("the run ended without a result", EXIT_FAILED)
+
+
+def _stage_name(stage) -> str:
+    """File name of a stage's drawing: level-2-32-strokes, key-3-frame-96."""
+    if stage.frame is None:
+        return f"level-{stage.index + 1}-{len(stage.picture)}-strokes"
+    return f"key-{stage.index + 1}-frame-{stage.frame}"
 
 
 def _write_results(recorder: RunRecorder, done: Done, scale: float, signal_code: int | None) -> int:

@@ -136,6 +136,12 @@ class RunRecorder:
     video: bool = True
     lines: list[str] = field(default_factory=list)
     frames: list[np.ndarray] = field(default_factory=list)
+    stages: list[tuple[str, Drawing]] = field(default_factory=list)
+
+    def stage(self, name: str, picture: Picture) -> None:
+        """A finished stage (ladder level, keyed prompt): written as NAME.svg and NAME.png at the end."""
+        if isinstance(picture, Drawing):
+            self.stages.append((name, picture))
 
     def snapshot(self, step: int, picture: Picture) -> None:
         self.lines.append(json.dumps({"step": step, **picture_to_wire(picture)}, separators=(",", ":")))
@@ -167,16 +173,19 @@ class RunRecorder:
 
     def _jobs(self, picture: Picture, scale: float) -> list[tuple[str, Path, Callable[[], bytes]]]:
         """(kind, path, bytes maker) for every file of the run, most precious first."""
+        from .svg import to_svg
+
         d = self.out_dir
         jobs: list[tuple[str, Path, Callable[[], bytes]]] = []
         if isinstance(picture, Drawing):
-            from .svg import to_svg
-
             jobs += [("json", d / f"{self.name}.json", lambda: picture.to_json().encode("utf-8")),
                      ("svg", d / f"{self.name}.svg", lambda: to_svg(picture).encode("utf-8")),
                      ("png", d / f"{self.name}.png", lambda: png_bytes(render_rgba(picture, scale)))]
         else:
             jobs.append(("png", d / f"{self.name}.png", lambda: png_bytes(picture)))
+        for name, stage in self.stages:
+            jobs += [(f"{name}.svg", d / f"{name}.svg", lambda s=stage: to_svg(s).encode("utf-8")),
+                     (f"{name}.png", d / f"{name}.png", lambda s=stage: png_bytes(render_rgba(s, scale)))]
         jobs.append(("snapshots", d / "snapshots.jsonl",
                      lambda: ("\n".join(self.lines) + "\n").encode("utf-8")))
         if self.video and self.frames:

@@ -256,6 +256,50 @@ def _keyed_prompts(d: dict, method: str) -> tuple[tuple[int, str], ...]:
     return tuple(out)
 
 
+# -- command-line spellings (the CLI and scripts/render.py) ---------------------------------------
+def _tokens(text: str) -> list[str]:
+    """Items separated by commas, semicolons or spaces (people type all three)."""
+    return [t for t in re.split(r"[,;\s]+", text) if t]
+
+
+def parse_indices(text: str) -> list[int]:
+    """"0-5, 8" -> [0, 1, 2, 3, 4, 5, 8] (stroke indices to lock), sorted, each once; ValueError names the bad part."""
+    out: set[int] = set()
+    for part in _tokens(text):
+        lo, dash, hi = part.partition("-")
+        if not (lo.isdigit() and (not dash or hi.isdigit())) or (dash and int(hi) < int(lo)):
+            raise ValueError(f"stroke indices are numbers and ranges, e.g. 0-5,8: {_short(repr(part))} is not one")
+        first, last = int(lo), int(hi) if dash else int(lo)
+        if last >= MAX_STROKES:
+            raise ValueError(f"stroke {last} cannot be kept: a drawing has at most {MAX_STROKES} strokes")
+        out.update(range(first, last + 1))
+    return sorted(out)
+
+
+def parse_counts(text: str) -> list[int]:
+    """"64, 32 16" -> [64, 32, 16] (a ladder's stroke counts); that they go down is parse_request's rule."""
+    parts = _tokens(text)
+    for part in parts:
+        if not part.isdigit():
+            raise ValueError(f"stroke counts are whole numbers separated by commas, e.g. 64,32,16: "
+                             f"{_short(repr(part))} is not one")
+    return [int(p) for p in parts]
+
+
+def parse_keyed_prompt(text: str) -> list[int | str]:
+    """"48:a blue square" -> [48, "a blue square"] (a prompt keyed at a frame)."""
+    frame, colon, prompt = text.partition(":")
+    try:
+        number = int(frame.strip())
+    except ValueError:
+        number = None
+    if not colon or number is None:
+        raise ValueError(f"a keyed prompt is FRAME:PROMPT, e.g. 48:\"a blue square\", got {_short(repr(text))}")
+    if not prompt.strip():
+        raise ValueError(f"the prompt keyed on frame {number} is empty: say what to draw there")
+    return [number, prompt.strip()]
+
+
 def _short(text: str, limit: int = 80) -> str:
     """Keep error lines readable when the offending value is huge."""
     return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -389,11 +389,11 @@ RENDER_CASES = [
     (["--init", "start.json", "--strokes", "4"], "--strokes is for a new drawing"),
     (["--init", "start.json", "--add", "-1"], "--add must be between 0"),
     (["--init", "start.json", "--lock", "0-9"], "--lock names stroke 9 but the --init drawing has 3 strokes"),
-    (["--init", "start.json", "--lock", "a-b"], "--lock takes stroke indices and ranges"),
+    (["--init", "start.json", "--lock", "a-b"], "--lock: stroke indices are numbers and ranges"),
     (["--init", "start.json", "--lock", "0-2"], "nothing to draw"),
     (["--init", "start.json", "--canvas", "64"], "not the --init drawing's 96x96"),
     (["--init", "start.json", "--drawing", "start.json"], "would overwrite the --init file"),
-    (["--ladder", "8,x"], "--ladder takes stroke counts"),
+    (["--ladder", "8,x"], "--ladder: stroke counts are whole numbers"),
     (["--ladder", "8,16"], "must go down"),
     (["--ladder", "8"], "2 to 16 stroke counts"),
     (["--ladder", "8,4", "--strokes", "16"], "leave --strokes out"),
@@ -416,10 +416,10 @@ def test_render_script_refuses_bad_arguments_before_blender_starts(blend_dir, ca
 
 
 KEYED_CASES = [
-    (["--prompt-at", "x:a cat"], "--prompt-at takes FRAME:PROMPT"),
-    (["--prompt-at", "a cat"], "--prompt-at takes FRAME:PROMPT"),
+    (["--prompt-at", "x:a cat"], "--prompt-at: a keyed prompt is FRAME:PROMPT"),
+    (["--prompt-at", "a cat"], "--prompt-at: a keyed prompt is FRAME:PROMPT"),
     (["--prompt-at", "-1:a cat"], "frames must be between 0"),
-    (["--prompt-at", "3: "], "the prompt is empty"),
+    (["--prompt-at", "3: "], "the prompt keyed on frame 3 is empty"),
     (["--prompt-at", "3:a", "--prompt-at", "3:b"], "two prompts on frame 3"),
     (["--prompt-at", "3:a", "--ladder", "8,4"], "cannot be combined"),
     (["--method", "clipasso", "--image", "pic.png", "--prompt-at", "3:a"], "it takes no --prompt, --prompt-at"),

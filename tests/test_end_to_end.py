@@ -25,8 +25,8 @@ from synth_core.clipdraw import ClipDraw, ClipDrawConfig, style_weight
 from synth_core.engine import optimise
 from synth_core.events import Done
 from synth_core.lab.evaluate import OFFLINE, draw_and_judge
+from synth_core.lab.evaluate import edge_chamfer as chamfer
 from synth_core.lab.shapes import render_shape
-from synth_core.saliency import xdog_edges
 from synth_core.style import StyleLoss, StyleSampling, vgg16_extractor
 
 pytestmark = pytest.mark.slow
@@ -123,14 +123,6 @@ def sketch(encoder, cfg, tgt):
 def final_picture(run: Clipasso, done: Done) -> torch.Tensor:
     """The sketch the run hands out (its best seed), rendered: RGB [1, 3, S, S]."""
     return run.render(torch.as_tensor(done.picture.points, dtype=torch.float32).reshape(1, -1, 2)).detach()
-
-
-def chamfer(sketch_rgb: torch.Tensor, tgt: torch.Tensor) -> float:
-    """Symmetric mean nearest distance (px) between the sketch's ink and the target's edges."""
-    ink = torch.nonzero(sketch_rgb[0].mean(0) < 0.5).float()
-    edges = torch.nonzero(xdog_edges(tgt)[0, 0] > 0).float()
-    d = torch.cdist(ink, edges)
-    return float(d.min(1).values.mean() + d.min(0).values.mean()) / 2
 
 
 # Five shapes, each drawn with two generator seeds (other sizes, places and wobble) and sketched

@@ -88,10 +88,34 @@ def draw_judge_tidy(colour: str, shape: str, encoder: Encoder, judge: Judge, cfg
     return before, after
 
 
+def edge_chamfer(sketch_rgb: torch.Tensor, target: torch.Tensor) -> float:
+    """Symmetric mean nearest distance (px) between a sketch's ink (RGB [1, 3, S, S], dark pixels) and the
+    target's XDoG edges: how closely a sketch follows the picture, in pixels."""
+    from ..saliency import xdog_edges
+
+    ink = torch.nonzero(sketch_rgb[0].mean(0) < 0.5).float()
+    edges = torch.nonzero(xdog_edges(target)[0, 0] > 0).float()
+    if len(ink) == 0 or len(edges) == 0:
+        return float("inf")
+    d = torch.cdist(ink, edges)
+    return float(d.min(1).values.mean() + d.min(0).values.mean()) / 2
+
+
+def drawing_rgb(drawing: Drawing, device: torch.device | str = "cpu") -> torch.Tensor:
+    """A drawing rendered over its background at its canvas size: RGB [1, 3, H, W] in [0, 1]."""
+    st = from_drawing(drawing, device=device)
+    return over_background(rasterize(st, drawing.height, drawing.width), drawing.background)[:, :3].clamp(0, 1)
+
+
+def judge_drawing(drawing: Drawing, colour: str, shape: str, encoder: Encoder, judge: Judge) -> Verdict:
+    """Both judges' verdict on any drawing of "a {colour} {shape}" (no start similarity: NaN)."""
+    text = encoder.encode_text([caption(colour, shape)]).detach()
+    return _verdict(drawing, colour, shape, encoder, judge, text, float("nan"), 0.0)
+
+
 def _verdict(drawing: Drawing, colour: str, shape: str, encoder: Encoder, judge: Judge, text: torch.Tensor,
              start: float, seconds: float) -> Verdict:
-    st = from_drawing(drawing, device=encoder.device)
-    image = over_background(rasterize(st, drawing.height, drawing.width), drawing.background)[:, :3].clamp(0, 1)
+    image = drawing_rgb(drawing, encoder.device)
     end = clean_similarity(encoder, image, text)
     (jc, js), = judge.predict(image)
     rgb = (image[0].permute(1, 2, 0).cpu().numpy() * 255 + 0.5).astype(np.uint8)

@@ -135,7 +135,7 @@ def test_a_cancelled_ladder_shows_the_level_where_it_stopped(settings, monkeypat
 
 def test_a_ladder_that_does_not_parse_or_go_down_is_refused(settings):
     settings.ladder = "64, many"
-    with pytest.raises(RuntimeError, match="'many' is not a whole number"):
+    with pytest.raises(RuntimeError, match="'many' is not one"):
         bpy.ops.clipdraw.run()
     settings.ladder = "3,4"
     with pytest.raises(RuntimeError, match="ladder counts must go down"):
