@@ -76,3 +76,45 @@ def test_missing_weights_is_a_clear_failure(tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err
     assert "ViT-B-32:openai" in err and "Traceback" not in err
     assert not (tmp_path / "o" / "drawing.json").exists()
+
+
+def test_a_ladder_and_keyed_prompts_write_one_svg_and_png_per_stage(tmp_path):
+    common = ["--model", "builtin", "--steps", "6", "--canvas", "64", "--device", "cpu", "--quiet", "--no-video"]
+    assert main(["draw", "a red circle", *common, "--strokes", "8", "--ladder", "8,4,2", "--level-steps", "3",
+                 "--out", str(tmp_path / "ladder")]) == 0
+    names = {p.name for p in (tmp_path / "ladder").iterdir()}
+    assert {f"level-{i}-{n}-strokes.{ext}" for i, n in ((1, 8), (2, 4), (3, 2)) for ext in ("svg", "png")} <= names
+    assert len(formats.load(tmp_path / "ladder" / "level-2-4-strokes.svg")) == 4
+    assert len(Drawing.load(tmp_path / "ladder" / "drawing.json")) == 2
+    assert main(["draw", *common, "--strokes", "5", "--prompt-at", "1:a red circle", "--prompt-at", "24:a blue square",
+                 "--out", str(tmp_path / "keys")]) == 0
+    names = {p.name for p in (tmp_path / "keys").iterdir()}
+    assert {"key-1-frame-1.svg", "key-2-frame-24.svg", "key-2-frame-24.png"} <= names
+
+
+def test_continuing_a_drawing_takes_its_canvas_and_keeps_locked_strokes(tmp_path):
+    first = tmp_path / "first"
+    assert main(["draw", "a red circle", "--model", "builtin", "--strokes", "5", "--steps", "4", "--canvas", "80",
+                 "--quiet", "--no-video", "--out", str(first)]) == 0
+    start = Drawing.load(first / "drawing.json")
+    assert main(["draw", "a blue square", "--model", "builtin", "--steps", "4", "--init", str(first / "drawing.json"),
+                 "--lock", "0-1,4", "--add", "2", "--quiet", "--no-video", "--out", str(tmp_path / "more")]) == 0
+    more = Drawing.load(tmp_path / "more" / "drawing.json")
+    assert (more.width, more.height) == (80, 80) and len(more) == 7
+    for i in (0, 1, 4):
+        assert more.stroke(i).points.tolist() == start.stroke(i).points.tolist()
+
+
+@pytest.mark.parametrize("args, words", [
+    (["a cat", "--prompt-at", "1:a dog"], "keyed prompts replace prompt"),
+    (["a cat", "--lock", "0-2"], "lock needs init"),
+    (["a cat", "--ladder", "4,x"], "stroke counts are whole numbers"),
+    (["--prompt-at", "one:a dog"], "a keyed prompt is FRAME:PROMPT"),
+])
+def test_stage_options_that_cannot_work_exit_2_with_one_line(args, words, tmp_path, capsys):
+    try:
+        code = main(["draw", *args, "--model", "builtin", "--out", str(tmp_path / "x")])
+    except SystemExit as e:  # refused while parsing the command line
+        code = e.code
+    err = capsys.readouterr().err
+    assert code == 2 and words in err and err.count("\n") == 1
