@@ -64,7 +64,7 @@ class StopOnSignals:
     def __init__(self, on_stop: Callable[[int], None] | None = None) -> None:
         self.flag = threading.Event()
         self.signum: int | None = None  # the first signal received
-        self.keeping = False
+        self._keeping = False
         self.holding = False
         self._raised = False
         self._on_stop = on_stop
@@ -80,6 +80,19 @@ class StopOnSignals:
         for sig, old in self._old.items():
             signal.signal(sig, old)  # type: ignore[arg-type]
         self._old = {}
+
+    @property
+    def keeping(self) -> bool:
+        return self._keeping
+
+    @keeping.setter
+    def keeping(self, value: bool) -> None:
+        """From now on the run has something to keep. A signal that came before and raised
+        ``Interrupted`` inside library code that swallowed it (a bare ``except`` around an import)
+        is honoured here, instead of being lost and leaving the run to go on."""
+        if value and self._raised and self.signum is not None:
+            raise Interrupted(self.signum)
+        self._keeping = value
 
     @property
     def code(self) -> int | None:

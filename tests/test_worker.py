@@ -96,3 +96,22 @@ def test_malformed_requests_and_missing_weights(line, kind, code):
     assert p.returncode == code
     assert len(evs) == 1 and evs[0]["event"] == "error" and evs[0]["kind"] == kind
     assert evs[0]["message"] and "\n" not in evs[0]["message"]
+
+
+def test_a_signal_swallowed_before_the_run_started_is_honoured_when_it_starts():
+    """A library's bare ``except`` around an import can swallow the Interrupted that a signal raised
+    before the run started; the run must not then go on as if nothing came (it did, under load)."""
+    import os
+
+    from synth_core.interrupts import Interrupted, StopOnSignals
+
+    with StopOnSignals() as signals:
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            for _ in range(1000):  # the handler runs between bytecodes
+                pass
+        except BaseException:  # what the library did
+            pass
+        assert signals.signum == signal.SIGTERM
+        with pytest.raises(Interrupted):
+            signals.keeping = True
