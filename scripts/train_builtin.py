@@ -44,7 +44,7 @@ def run_model(args: argparse.Namespace) -> None:
                   images=args.images or MODEL_DEFAULTS.images, seed=MODEL_DEFAULTS.seed + args.seed,
                   workers=args.workers, **({"batch": args.batch} if args.batch else {}))
     training.deterministic(cfg.seed, args.threads, args.device)
-    style = replace(shapes.MODEL_STYLE, **shapes.STRICT_COLOUR) if args.strict_colour else shapes.MODEL_STYLE
+    style = shapes.MODEL_STYLE if args.lenient_colour else shapes.TEACHER_STYLE
     model, info = training.train_model(cfg, ModelConfig(), device=args.device, style=style)
     n, s = args.eval_images, 10_000 + args.seed
     heldout = {
@@ -94,8 +94,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--workers", type=int, default=2, help="processes that draw the training images (same images)")
     ap.add_argument("--device", default="cpu", help="cpu (deterministic) or cuda (fast, for experiments)")
     ap.add_argument("--out-dir", type=Path, default=checkpoint.WEIGHTS_DIR)
-    ap.add_argument("--strict-colour", action="store_true",
-                    help="train the model on the strict-colour teacher's labels (shapes.STRICT_COLOUR; not yet shipped)")
+    ap.add_argument("--lenient-colour", action="store_true",
+                    help="train the model on the earlier teacher, which was not strict on colour (shipped until "
+                         "2026-11-30; the default is shapes.TEACHER_STYLE)")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     if args.only in (None, "model"):
