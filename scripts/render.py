@@ -106,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     job.add_argument("--model", default=rules.DEFAULT_MODEL, help="open_clip NAME:TAG, a checkpoint, or builtin")
     job.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     job.add_argument("--augmentations", type=int, default=0, metavar="N", help="augmented copies per step (0: default)")
+    job.add_argument("--tidy", action=argparse.BooleanOptionalAction, default=None,
+                     help="after the run remove the strokes that do not help and fine-tune the rest "
+                          "(default: the method's own setting, on for clipdraw)")
     job.add_argument("--cache-dir", default="", help="where model weights are looked for / downloaded")
     job.add_argument("--threads", type=int, default=0, metavar="N",
                      help="CPU threads for torch (default 0: every core; no UI to keep responsive here)")
@@ -367,6 +370,8 @@ def engine_request(args: argparse.Namespace) -> dict:
         req.update(image=args.image, seeds=args.seeds, mask=not args.no_mask)
     if args.augmentations > 0:
         req["augmentations"] = args.augmentations
+    if args.tidy is not None:
+        req["tidy"] = args.tidy
     if args.cache_dir.strip():
         req["cache_dir"] = args.cache_dir
     return req
@@ -519,6 +524,8 @@ def apply_settings(args: argparse.Namespace, package: str) -> None:
     s.steps, s.seed = args.steps, args.seed
     s.canvas = args.canvas
     s.model, s.augmentations = args.model, args.augmentations
+    if args.tidy is not None:
+        s.tidy = s.sketch_tidy = args.tidy
     s.output = "CURVES" if args.output == "curves" else "GREASE_PENCIL"
     s.target = "NEW"
     s.placement = "CAMERA" if args.placement == "camera" else "CURSOR"

@@ -30,6 +30,10 @@ MAX_THREADS = 1024
 MAX_LEVELS = 16  # rungs of an abstraction ladder
 MAX_KEYS = 256  # keyed prompts of one run
 MAX_FRAME = 1_048_574  # Blender's last frame (and minus it the first)
+MAX_FRAMES = 100_000  # images of one sketch sequence
+MAX_BOIL = 64.0  # px of per-frame jitter: beyond it a sketch is noise, not a hand-drawn look
+MAX_COHERENCE = 1e6
+DEFAULT_COHERENCE = 1.0  # a sequence's penalty on stroke motion (measured: scripts/bench_sketch_frames.py)
 MAX_TEXT = 10_000  # characters of a prompt: far beyond any model's context, small enough to refuse floods
 
 
@@ -45,7 +49,7 @@ class MethodDefaults:
 
 
 METHOD_DEFAULTS = {
-    "clipdraw": MethodDefaults(256, 1000, 4),
+    "clipdraw": MethodDefaults(256, 1000, 4, tidy=True),  # measured: cleaner drawings (docs/methods.md)
     "styleclipdraw": MethodDefaults(256, 500, 10),
     "clipasso": MethodDefaults(16, 2000, 4, seeds=3),
     "pixels": MethodDefaults(256, 1000, 16),  # the pixel baseline has no strokes; its count is unused
@@ -81,6 +85,11 @@ class JobRequest:
     ladder: tuple[int, ...] = ()  # stroke counts of an abstraction ladder, e.g. (64, 32, 16, 8, 4)
     level_steps: int | None = None  # fine-tuning steps of each later rung; None: a quarter of ``steps``, >= 20
     keyed_prompts: tuple[tuple[int, str], ...] = ()  # (frame, prompt): each stretch morphs from the last
+    frames: tuple[str, ...] = ()  # CLIPasso: a picture sequence, sketched frame by frame (instead of ``image``)
+    frame_numbers: tuple[int, ...] = ()  # the scene frame of each picture (with ``frames``: 1 ... N when not given)
+    coherence: float | None = None  # weight of the penalty on stroke motion from frame to frame; None: the default
+    boil: float | None = None  # px of deterministic per-frame jitter of the drawings sent (hand-drawn look); None: 0
+    warm: bool | None = None  # each frame starts from the last one's strokes; None: true
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -88,6 +97,7 @@ class JobRequest:
         d["canvas"] = list(self.canvas)
         d["lock"], d["ladder"] = list(self.lock), list(self.ladder)
         d["keyed_prompts"] = [list(k) for k in self.keyed_prompts]
+        d["frames"], d["frame_numbers"] = list(self.frames), list(self.frame_numbers)
         if self.init is not None:
             del d["strokes"]  # the drawing's and ``add``
         if self.keyed_prompts:
@@ -107,6 +117,7 @@ class JobRequest:
             skip |= {"lock", "add"}
         if not self.ladder:
             skip.add("level_steps")
+        skip |= {"frames", "frame_numbers"}  # a sequence's drawings carry their own image and frame
         return {k: v for k, v in self.to_dict().items() if k not in skip}
 
     @property
@@ -114,9 +125,24 @@ class JobRequest:
         return self.augmentations if self.augmentations is not None else METHOD_DEFAULTS[self.method].augmentations
 
     @property
+    def coherence_or_default(self) -> float:
+        """The motion penalty's weight: the default for warm sequences, 0 for cold ones (no stroke identity)."""
+        if self.coherence is not None:
+            return self.coherence
+        return DEFAULT_COHERENCE if self.warm_or_default else 0.0
+
+    @property
+    def boil_or_default(self) -> float:
+        return self.boil if self.boil is not None else 0.0
+
+    @property
+    def warm_or_default(self) -> bool:
+        return self.warm if self.warm is not None else True
+
+    @property
     def tidy_or_default(self) -> bool:
-        """Off for ladders and keyed prompts: they fix their stroke counts themselves."""
-        if self.ladder or self.keyed_prompts:
+        """Off for ladders, keyed prompts and sequences: they fix their stroke counts themselves."""
+        if self.ladder or self.keyed_prompts or self.frames:
             return False
         return self.tidy if self.tidy is not None else METHOD_DEFAULTS[self.method].tidy
 
@@ -126,13 +152,16 @@ class JobRequest:
 
     @property
     def total_steps(self) -> int:
-        """Steps of the whole run: every rung of a ladder, every stretch of keyed prompts."""
+        """Steps of the whole run: every rung of a ladder, every stretch of keyed prompts; for a sequence
+        an upper bound (every frame may stop early)."""
+        if self.frames:
+            return self.steps * len(self.frames)
         if self.ladder:
             return self.steps + (len(self.ladder) - 1) * self.level_steps_or_default
         return self.steps * max(1, len(self.keyed_prompts))
 
 
-OPTIONAL_LISTS = ("lock", "ladder", "keyed_prompts")  # left out of the dict when empty
+OPTIONAL_LISTS = ("lock", "ladder", "keyed_prompts", "frames", "frame_numbers")  # left out of the dict when empty
 
 # How a run was made, not what it made: not stored with results.
 NOT_RECORDED = ("device", "cache_dir", "snapshot_every", "threads", "offline")
@@ -165,6 +194,7 @@ def parse_request(d: Any) -> JobRequest:
         strokes = ladder[0]
     if (ladder or keyed) and d.get("tidy"):
         raise BadRequest("a ladder or keyed prompts fix the stroke counts themselves: leave tidy out")
+    frames, numbers = _frames(d, method)
     return JobRequest(
         prompt=keyed[0][1] if keyed else _prompt(d, method),
         method=method,
@@ -173,7 +203,7 @@ def parse_request(d: Any) -> JobRequest:
         steps=_int(d, "steps", defaults.steps, 1, MAX_STEPS),
         seed=_int(d, "seed", 0, 0, 2**62),
         seeds=_int(d, "seeds", defaults.seeds, 1, MAX_SEEDS),
-        image=_path(d, "image", "the image to sketch") if method == "clipasso" else None,
+        image=_path(d, "image", "the image to sketch") if method == "clipasso" and not frames else None,
         style_image=_path(d, "style_image", "the style image") if method == "styleclipdraw" else None,
         style_strength=_number(d, "style_strength", 50.0, 0.0, 100.0),
         style_weights=_string(d, "style_weights", "imagenet"),
@@ -193,7 +223,65 @@ def parse_request(d: Any) -> JobRequest:
         ladder=ladder,
         level_steps=None if d.get("level_steps") is None else _int(d, "level_steps", 20, 1, MAX_STEPS),
         keyed_prompts=keyed,
+        frames=frames,
+        frame_numbers=numbers,
+        coherence=None if d.get("coherence") is None else _number(d, "coherence", 0.0, 0.0, MAX_COHERENCE),
+        boil=None if d.get("boil") is None else _number(d, "boil", 0.0, 0.0, MAX_BOIL),
+        warm=None if d.get("warm") is None else _bool(d, "warm", True),
     )
+
+
+SEQUENCE_ONLY = ("frame_numbers", "coherence", "boil", "warm")  # keys that mean something only with frames
+NOT_WITH_FRAMES = {"image": "give image (one picture) or frames (a sequence), not both",
+                   "ladder": "a sequence keeps its strokes from frame to frame: leave ladder out",
+                   "tidy": "a sequence keeps its strokes from frame to frame: leave tidy out",
+                   "lock": "a sequence continues init's strokes whole: lock is for one picture",
+                   "add": "a sequence continues init's strokes whole: add is for one picture"}
+
+
+def _frames(d: dict, method: str) -> tuple[tuple[str, ...], tuple[int, ...]]:
+    """A sketch sequence: its image paths and their scene frames (1 ... N when not given)."""
+    seq = d.get("frames")
+    if seq is None:
+        for key in SEQUENCE_ONLY:
+            if d.get(key) is not None:
+                raise BadRequest(f"{key} is for a picture sequence: it needs frames")
+        return (), ()
+    if method != "clipasso":
+        raise BadRequest("frames are sketched by CLIPasso: give method clipasso")
+    if not isinstance(seq, list) or len(seq) > MAX_FRAMES:
+        raise BadRequest(f"frames must be a list of at most {MAX_FRAMES} image paths, in order, "
+                         f"got {_short(repr(seq))}")
+    if not seq:
+        raise BadRequest("frames is empty: give the images of the sequence, in order")
+    for key, why in NOT_WITH_FRAMES.items():
+        if d.get(key) not in (None, [], 0, False):
+            raise BadRequest(why)
+    paths = tuple(_path({"frames": p}, "frames", f"frame {i + 1} of frames") for i, p in enumerate(seq))
+    if d.get("warm") is False:
+        if d.get("coherence"):
+            raise BadRequest("coherence needs warm frames (each stroke followed from frame to frame): "
+                             "leave coherence out or warm true")
+        if d.get("init") is not None:
+            raise BadRequest("init is where the first warm frame starts: with warm false leave it out")
+    return paths, _frame_numbers(d, len(paths))
+
+
+def _frame_numbers(d: dict, count: int) -> tuple[int, ...]:
+    given = d.get("frame_numbers")
+    if given is None:
+        return tuple(range(1, count + 1))
+    if not isinstance(given, list):
+        raise BadRequest(f"frame_numbers must be a list of scene frames, got {_short(repr(given))}")
+    if len(given) != count:
+        raise BadRequest(f"frame_numbers has {len(given)} numbers for {count} frames: give one per frame "
+                         f"(or leave it out for 1 to {count})")
+    numbers = tuple(_int({"frame_numbers": n}, "frame_numbers", 1, -MAX_FRAME, MAX_FRAME) for n in given)
+    bad = next((i for i in range(1, count) if numbers[i] <= numbers[i - 1]), None)
+    if bad is not None:
+        raise BadRequest(f"frame_numbers must increase, one per frame: {numbers[bad - 1]} is followed by "
+                         f"{numbers[bad]} (frame {bad + 1})")
+    return numbers
 
 
 def _continuation(d: dict, method: str) -> str | None:

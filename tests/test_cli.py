@@ -15,7 +15,7 @@ from synth_core.drawing import Drawing
 
 def test_draw_writes_all_outputs(tmp_path, capsys):
     out = tmp_path / "run"
-    code = main(["draw", "a blue star", "--model", "builtin", "--strokes", "6", "--steps", "4", "--canvas", "64",
+    code = main(["draw", "a blue star", "--model", "builtin", "--strokes", "6", "--steps", "4", "--canvas", "64", "--no-tidy",
                  "--snapshot-every", "2", "--seed", "3", "--device", "cpu", "--quiet", "--negative", "a red circle",
                  "--out", str(out)])
     assert code == 0
@@ -95,10 +95,10 @@ def test_a_ladder_and_keyed_prompts_write_one_svg_and_png_per_stage(tmp_path):
 def test_continuing_a_drawing_takes_its_canvas_and_keeps_locked_strokes(tmp_path):
     first = tmp_path / "first"
     assert main(["draw", "a red circle", "--model", "builtin", "--strokes", "5", "--steps", "4", "--canvas", "80",
-                 "--quiet", "--no-video", "--out", str(first)]) == 0
+                 "--no-tidy", "--quiet", "--no-video", "--out", str(first)]) == 0
     start = Drawing.load(first / "drawing.json")
     assert main(["draw", "a blue square", "--model", "builtin", "--steps", "4", "--init", str(first / "drawing.json"),
-                 "--lock", "0-1,4", "--add", "2", "--quiet", "--no-video", "--out", str(tmp_path / "more")]) == 0
+                 "--lock", "0-1,4", "--add", "2", "--no-tidy", "--quiet", "--no-video", "--out", str(tmp_path / "more")]) == 0
     more = Drawing.load(tmp_path / "more" / "drawing.json")
     assert (more.width, more.height) == (80, 80) and len(more) == 7
     for i in (0, 1, 4):

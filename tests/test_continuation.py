@@ -16,7 +16,7 @@ from synth_core.jobs import parse_request, run_events, run_job
 from synth_core.strokes import StrokeTensors, Topology, from_drawing
 
 LOCK = [0, 2, 5]
-BASE = {"model": "builtin", "offline": True, "steps": 12, "seed": 3, "threads": 1, "snapshot_every": 4,
+BASE = {"model": "builtin", "offline": True, "steps": 12, "seed": 3, "threads": 1, "snapshot_every": 4, "tidy": False,
         "canvas": 96}
 
 

@@ -16,7 +16,7 @@ from synth_core.wire import PROTOCOL_VERSION
 
 ROOT = Path(__file__).resolve().parents[1]
 REQUEST = {"prompt": "a red circle", "model": "builtin", "strokes": 8, "steps": 6, "snapshot_every": 2,
-           "canvas": 64, "device": "cpu", "seed": 1}
+           "canvas": 64, "device": "cpu", "seed": 1, "tidy": False}
 
 
 def start(env_extra: dict | None = None) -> subprocess.Popen:

@@ -80,7 +80,7 @@ def test_request_per_method_carries_only_that_methods_keys(settings):
     req = properties.request_from(settings, threads=3)
     assert req == {"method": "clipdraw", "prompt": "three lines", "negative": ["blurry", "dark"], "strokes": 3,
                    "steps": 8, "seed": 0, "canvas": [64, 64], "model": "ViT-B-32:openai", "device": "auto",
-                   "snapshot_every": 4, "threads": 3, "tidy": False}
+                   "snapshot_every": 4, "threads": 3, "tidy": True}  # the panel shows clipdraw's default: on
 
     settings.method, settings.style_strength, settings.style_weights = "STYLE", 80, " UNTRAINED "
     req = properties.request_from(settings, images={"style_image": "/x/style.png"})

@@ -21,7 +21,7 @@ from common import ADDON
 
 from blender_addon import animation, grease_pencil, launch, preferences, session
 
-SMALL = {"strokes": 8, "steps": 20, "snapshot_every": 5, "canvas": (64, 64)}
+SMALL = {"strokes": 8, "steps": 20, "snapshot_every": 5, "canvas": (64, 64), "tidy": False}  # tidy: its own test
 
 
 @pytest.fixture
@@ -50,6 +50,25 @@ def test_in_process_runner_draws_an_animated_grease_pencil(settings):
     layer = grease_pencil.layer_of(obj.data)
     strokes = [f for f in layer.frames if f.frame_number == 5][0]
     assert len(strokes.drawing.strokes if grease_pencil.is_v3() else strokes.strokes) == 8
+
+
+def test_the_default_tidy_pass_ends_with_fewer_strokes_and_keeps_every_frame(settings):
+    """Text to Drawing tidies by default: the last frame holds the strokes that help, the frames
+    before it the whole story, and the object records how many were removed."""
+    pytest.importorskip("torch", reason="the in-process runner needs torch in this Python")
+    settings.property_unset("tidy")
+    assert settings.tidy  # the engine's default for clipdraw
+    prefs().runner = "IN_PROCESS"
+    settings.steps = 30
+    assert bpy.ops.clipdraw.run() == {'FINISHED'}
+    last = session.last_run()
+    obj = bpy.data.objects[last.object_name]
+    kept = len(last.drawing)
+    assert 1 <= kept < 8 and last.drawing.meta["tidied"] == {"removed": 8 - kept, "strokes": kept}
+    layer = grease_pencil.layer_of(obj.data)
+    counts = {f.frame_number: len(f.drawing.strokes if grease_pencil.is_v3() else f.strokes) for f in layer.frames}
+    frames = sorted(counts)
+    assert counts[frames[0]] == 8 and counts[frames[-1]] == kept
 
 
 def test_an_in_process_run_leaves_blenders_process_as_it_was(settings):

@@ -57,7 +57,7 @@ IMAGE = str(ROOT / "tests" / "blender" / "common.py")  # any existing file: usag
     (["--prompt", "a", "--out", "x.blend", "--lock", "0-3"], "--lock needs --init"),
     (["--prompt", "a", "--out", "x.blend", "--init", "nowhere.json"], "--init 'nowhere.json' does not exist"),
     (["--prompt", "a", "--out", "x.blend", "--ladder", "16,32"], "ladder counts must go down"),
-    (["--out", "x.blend", "--prompt-at", "one:a cat"], "--prompt-at takes FRAME:PROMPT"),
+    (["--out", "x.blend", "--prompt-at", "one:a cat"], "--prompt-at: a keyed prompt is FRAME:PROMPT"),
 ])
 def test_bad_arguments_exit_2_with_one_line(args, message):
     proc = render_py(*args, timeout=60)
@@ -90,7 +90,7 @@ def test_end_to_end_blend_render_and_animation_match_the_engine(tmp_path, builti
 
     out = tmp_path / "out"
     extra = ["--animation", str(out / "frames")] if output == "grease-pencil" else []
-    proc = render_py("--prompt", "a red circle", "--model", "builtin", "--strokes", "16", "--steps", "40",
+    proc = render_py("--prompt", "a red circle", "--model", "builtin", "--strokes", "16", "--steps", "40", "--no-tidy",
                      "--snapshot-every", "10", "--output", output, "--out", str(out / "drawing.blend"),
                      "--render", str(out / "final.png"), "--drawing", str(out / "drawing.json"),
                      "--runner", "subprocess", "--python", builtin_model, *extra)
