@@ -35,6 +35,7 @@ class RunSummary:
     object_name: str = ""
     drawing: object = None  # the final synth_core Drawing (None if the run produced none)
     refused: bool = False  # the run never started: its settings were refused (scripts exit 2)
+    error_kind: str = ""  # the engine's error kind (wire.ERROR_KINDS), when it sent one
 
 
 class RunSession:
@@ -54,6 +55,7 @@ class RunSession:
         self.eta_s: float | None = None
         self.device = ""
         self.error = ""
+        self.error_kind = ""
         self.stage = ""  # the label of the last finished stage ("32 strokes", "frame 48: a blue square")
         self.messages: list[tuple[str, str]] = []  # (report type, text) not yet shown to the user
         self._started = time.monotonic()
@@ -139,7 +141,8 @@ class RunSession:
         elif kind == wire.DONE:
             self._done(ev)
         elif kind == wire.ERROR:
-            hint = OFFLINE_HINT if self.offline and ev.get("kind") == "missing_weights" else ""
+            self.error_kind = str(ev.get("kind") or "")
+            hint = OFFLINE_HINT if self.offline and self.error_kind == "missing_weights" else ""
             self._fail(f"{ev.get('message', 'unknown error')}{hint}")
         else:
             self._say("WARNING", wire.unknown_kind(ev))
@@ -247,7 +250,8 @@ class RunSession:
         self.log(text)
 
     def summary(self) -> RunSummary:
-        return RunSummary(self.status, self.status_line(), self.error, self.object_name(), self.drawing)
+        return RunSummary(self.status, self.status_line(), self.error, self.object_name(), self.drawing,
+                          error_kind=self.error_kind)
 
 
 def _frame(ev: dict) -> int | None:

@@ -624,7 +624,7 @@ def run(args: argparse.Namespace, signals: Signals) -> int:
     code = draw(bpy, signals, operators.stop_blocking_run, args.init or "", ",".join(map(str, args.lock_list)))
     last = session.last_run()
     obj = bpy.data.objects.get(last.object_name) if last.object_name else None
-    if obj is None and last.refused:  # bad input only Blender can see (--init-active's object): nothing ran
+    if obj is None and (last.refused or last.error_kind == "bad_request"):  # bad input: nothing ran
         say(f"error: {_first_line(last.error)}", error=True)
         return signals.code or EXIT_USAGE
     if obj is None:

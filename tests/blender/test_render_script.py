@@ -322,3 +322,16 @@ def test_init_active_that_cannot_be_read_is_bad_input(tmp_path):
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and "the active object 'Cube' is a MESH" in lines[0], proc.stderr
     assert not (tmp_path / "never.blend").exists()
+
+
+def test_bad_input_only_the_engine_sees_exits_2_like_the_cli(tmp_path, builtin_model):
+    """A file that exists but is no image passes render.py's own checks; the engine refuses it as a
+    bad request, and render.py then says so in one line with exit 2, as the CLI does."""
+    bad = tmp_path / "photo.png"
+    bad.write_bytes(b"not a picture at all")
+    proc = render_py("--method", "clipasso", "--image", str(bad), "--model", "builtin", "--steps", "2",
+                     "--out", str(tmp_path / "x.blend"), "--runner", "subprocess", "--python", builtin_model)
+    assert proc.returncode == 2, proc.stdout[-1500:] + proc.stderr[-1500:]
+    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("render.py: error")]
+    assert len(errors) == 1 and "not a readable image" in errors[0] and "Traceback" not in proc.stderr
+    assert not (tmp_path / "x.blend").exists()
