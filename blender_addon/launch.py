@@ -192,6 +192,8 @@ def output_spec(context: bpy.types.Context, settings, request: dict, follow: boo
     props["request"] = recorded
     canvas = tuple(request["canvas"])
     plane = cont.plane if cont is not None and cont.plane is not None else plane_for(context, settings, canvas)
+    if replace is None and cont is None and settings.placement == "CURSOR":
+        plane = placement.beside(plane, result_centres(context.scene))
     keyed = request.get("keyed_prompts") or []
     stages = "LADDER" if request.get("ladder") else "KEYED" if keyed else "NONE"
     return results.OutputSpec(
@@ -201,6 +203,12 @@ def output_spec(context: bpy.types.Context, settings, request: dict, follow: boo
         replace=replace, follow=follow, properties=props, overlay=overlay_spec(settings, plane, images, canvas[0]),
         stages=stages, ladder=tuple(request.get("ladder") or ()), key_frames=tuple(int(f) for f, _ in keyed),
     )
+
+
+def result_centres(scene: bpy.types.Scene) -> list[tuple[float, float, float]]:
+    """Where the earlier results of this add-on in the scene are (their objects sit at their canvas' centre)."""
+    return [tuple(o.matrix_world.translation) for o in scene.objects
+            if results.CANVAS_SIZE_PROP in o or results.PROP_PREFIX + "run_id" in o]
 
 
 def overlay_spec(settings, plane: placement.Plane, images: dict[str, image_inputs.ResolvedImage],

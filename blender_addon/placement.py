@@ -22,6 +22,7 @@ __all__ = [
     "Plane",
     "MappedStrokes",
     "front_plane",
+    "beside",
     "camera_plane",
     "map_strokes",
     "canvas_points",
@@ -97,6 +98,21 @@ def front_plane(
     v = rot @ np.array([0.0, 0.0, 1.0])
     height = world_width * canvas_h / float(canvas_w)
     return Plane(_basis_matrix(u, v, np.asarray(location, dtype=np.float64)), float(world_width), height)
+
+
+def beside(plane: Plane, taken: Sequence[Sequence[float]], gap: float = 0.1, tries: int = 1000) -> Plane:
+    """``plane``, moved along its canvas-right in steps of its width (plus ``gap`` of it) until its
+    centre is clear of every point in ``taken`` (the centres of earlier results), so that new
+    results at the same cursor sit side by side instead of on top of each other."""
+    centres = np.asarray(taken, dtype=np.float64).reshape(-1, 3)
+    step = plane.matrix[:3, 0] * plane.width * (1.0 + gap)
+    near = 0.5 * plane.width
+    m = plane.matrix.copy()
+    for _ in range(tries):
+        if not len(centres) or np.min(np.linalg.norm(centres - m[:3, 3], axis=1)) >= near:
+            break
+        m[:3, 3] += step
+    return Plane(m, plane.width, plane.height)
 
 
 def camera_plane(

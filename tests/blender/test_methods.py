@@ -317,12 +317,12 @@ def test_one_overlay_per_image_and_place(settings, monkeypatch):
     use_engine(monkeypatch, recording_engine({}))
     settings.method = "SKETCH"
     settings.source_image.image = datablock("Disc", disc_rgba())
-    run_ok()
+    first = run_ok()
+    bpy.data.objects.remove(first)  # the place at the cursor is free again
     run_ok()
     assert len(overlays()) == 1  # the second run on the same image and place reuses it
-    bpy.context.scene.cursor.location = (5.0, 0.0, 0.0)
     run_ok()
-    assert len(overlays()) == 2  # another place, another overlay; the first still fits the first sketches
+    assert len(overlays()) == 2  # a third sits beside the second: another place, another overlay
     settings.show_overlay = False
     obj = run_ok()
     assert len(overlays()) == 2 and "clipdraw_overlay" not in obj

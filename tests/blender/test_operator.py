@@ -63,6 +63,22 @@ def test_background_run_blocks_and_builds_an_animated_object(settings, fake_engi
     assert session.current() is None and bpy.ops.clipdraw.run.poll()
 
 
+def test_new_results_at_the_cursor_sit_side_by_side_not_on_top(settings, fake_engine):
+    bpy.context.scene.cursor.location = (1.0, 0.0, 2.0)
+    width = settings.plane_width
+    made = []
+    for _ in range(3):
+        assert bpy.ops.clipdraw.run() == {'FINISHED'}
+        made.append(bpy.data.objects[session.last_run().object_name])
+    xs = [o.matrix_world.translation.x for o in made]
+    assert xs == pytest.approx([1.0, 1.0 + 1.1 * width, 1.0 + 2.2 * width])  # along the canvas' right
+    assert {round(o.matrix_world.translation.z, 6) for o in made} == {2.0}
+    settings.target = "REPLACE"  # replacing keeps the object where it is
+    bpy.context.view_layer.objects.active = made[0]
+    assert bpy.ops.clipdraw.run() == {'FINISHED'}
+    assert made[0].matrix_world.translation.x == pytest.approx(1.0)
+
+
 def test_curves_output_and_final_only(settings, fake_engine):
     settings.output, settings.animation = "CURVES", "FINAL"
     assert bpy.ops.clipdraw.run() == {'FINISHED'}

@@ -127,3 +127,16 @@ def test_project_onto_plane_orthographic_and_from_an_eye():
     np.testing.assert_allclose(factor, [0.5])
     with pytest.raises(ValueError, match="in front"):
         placement.project_onto_plane(np.array([[0.0, -6.0, 0.0]]), plane, eye)  # behind the eye
+
+
+def test_beside_moves_a_new_canvas_along_its_right_until_it_is_clear():
+    from blender_addon.placement import beside
+
+    plane = placement.front_plane((1.0, 2.0, 3.0), None, 4.0, 200, 100)
+    assert np.allclose(beside(plane, []).matrix, plane.matrix)  # nothing there: where the cursor is
+    taken = [(1.0, 2.0, 3.0), (1.0 + 4.4, 2.0, 3.0)]  # two earlier results side by side
+    moved = beside(plane, taken)
+    assert np.allclose(moved.matrix[:3, 3], (1.0 + 8.8, 2.0, 3.0)) and np.allclose(moved.matrix[:3, :3], plane.matrix[:3, :3])
+    turned = placement.front_plane((0.0, 0.0, 0.0), np.array([[0, -1, 0], [1, 0, 0], [0, 0, 1]], float), 2.0, 100, 100)
+    assert np.allclose(beside(turned, [(0.0, 0.0, 0.0)]).matrix[:3, 3], (0.0, 2.2, 0.0))  # along the turned right
+    assert np.allclose(beside(plane, [(30.0, 2.0, 3.0)]).matrix, plane.matrix)  # far away: not in the way
