@@ -59,6 +59,9 @@ class ClipassoConfig:
     temperature: float = 0.3
     saliency_init: bool = True
     batch_seeds: bool = True  # the running seeds as one batch, else one after another in each step
+    # (k, r): a seed also stops when its best evaluation improved by less than the fraction r over
+    # its last k evaluations (a sequence's frames: the 1e-5 rule rarely fires, docs/methods.md)
+    plateau: tuple[int, float] | None = None
 
 
 class Clipasso:
@@ -187,6 +190,7 @@ class Clipasso:
             with torch.no_grad():
                 t_emb, t_feats = self.encoder.encode_with_features(tg)
             part, part_cos = self.losses(sk, t_emb, t_feats, len(seeds))
+            part = self._penalised(part, seeds)
             if not torch.isfinite(part).all():
                 return StepResult(None, note="non-finite loss")
             part.sum().backward()
@@ -217,7 +221,7 @@ class Clipasso:
             n = len(seeds)
             clean = self._clean(self.render(seeds=seeds))
             t_feats = [f.expand(n, *f.shape[1:]) for f in self.target_feats]
-            loss[seeds] = self.losses(clean, self.target_emb.expand(n, -1), t_feats, n)[0].cpu()
+            loss[seeds] = self._penalised(self.losses(clean, self.target_emb.expand(n, -1), t_feats, n)[0], seeds).cpu()
         for b in range(B):
             if self.frozen[b]:
                 continue
@@ -228,9 +232,29 @@ class Clipasso:
                 self.best_points[b] = self.strokes.points[b].detach()
             moved = abs(v - float(self.last_eval[b])) if torch.isfinite(self.last_eval[b]) else float("inf")
             self.calm[b] = self.calm[b] + 1 if moved <= self.cfg.early_stop_delta else 0
-            self.frozen[b] = bool(self.calm[b] >= 2)
+            self.frozen[b] = bool(self.calm[b] >= 2) or self._plateaued(b)
             self.last_eval[b] = v
         return loss
+
+    def _plateaued(self, b: int) -> bool:
+        """Seed ``b``'s best evaluation improved by less than the fraction r over its last k (``plateau``)."""
+        if self.cfg.plateau is None:
+            return False
+        k, r = self.cfg.plateau
+        evals = self.evals[b]
+        if len(evals) <= k:
+            return False
+        before, now = min(evals[:-k]), min(evals)
+        return before - now < r * abs(before)
+
+    def penalty(self, seeds: list[int]) -> torch.Tensor | None:
+        """An extra loss per seed [len(seeds)] on top of CLIPasso's, or None; a sequence's frames pay
+        for moving their strokes here (synth_core.sequence)."""
+        return None
+
+    def _penalised(self, loss: torch.Tensor, seeds: list[int]) -> torch.Tensor:
+        extra = self.penalty(seeds)
+        return loss if extra is None else loss + extra
 
     # -- the tidy pass (synth_core.tidy): abstraction by removal ---------------------------
     def tidy_strokes(self) -> StrokeTensors:
