@@ -35,6 +35,10 @@ def load_inputs(req: JobRequest) -> dict[str, Any]:
     inputs: dict[str, Any] = {}
     if req.image:
         inputs["image"] = load_image(req.image, "image to sketch")
+    if req.frames:  # a sequence: every picture is checked now, each is read when its turn comes
+        from .sequence import check_frames
+
+        check_frames(req)
     if req.style_image:
         inputs["style_image"] = load_image(req.style_image, "style image")
     if req.init:
@@ -130,6 +134,11 @@ def run_events(req: JobRequest, should_stop: Callable[[], bool] | None = None,
         enc = encoder or load_encoder(req.model, req.device, req.cache_dir, offline=req.offline)
         yield Started(req.total_steps, str(enc.device), enc.label, req.method)
         yield from prompt_warnings(req, enc)
+        if req.frames:
+            from .sequence import sketch_frames
+
+            yield from sketch_frames(req, enc, inputs.get("init"), should_stop)
+            return
         method = build_method(req, enc, inputs)
         events = _plan(req, method, should_stop)
         if req.tidy_or_default:
