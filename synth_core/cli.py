@@ -12,7 +12,10 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
-from .interrupts import Interrupted, StopOnSignals, signal_name
+from .console import fail as _fail
+from .console import internal as _internal
+from .console import say_stopping as _say_stopping
+from .interrupts import Interrupted, StopOnSignals
 from .request import DEFAULT_MODEL, parse_counts, parse_indices, parse_keyed_prompt
 
 if TYPE_CHECKING:  # torch-free, but loaded only when a run needs them
@@ -132,17 +135,16 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--no-mask", action="store_true", help="ignore the image's alpha channel")
     _run_options(k, 16, 2000, 4)
 
+    from .frames_cli import add_parser as add_sketch_frames
+
+    add_sketch_frames(sub)
+
     r = sub.add_parser("render", help="render a saved drawing (.json or .svg) to PNG")
     r.add_argument("drawing", type=Path, help="drawing.json or an SVG of stroked paths")
     r.add_argument("--out", required=True, type=Path, help="PNG file to write")
     r.add_argument("--scale", type=_scale, default=1.0,
                    help="size as a multiple of the canvas (default 1; at most 16384 px a side)")
     return p
-
-
-def _fail(message: str, code: int) -> int:
-    print(f"synth_core: error: {' '.join(message.split())}", file=sys.stderr)  # always one line
-    return code
 
 
 def _request(args: argparse.Namespace) -> dict:
@@ -185,11 +187,6 @@ def _canvas(args: argparse.Namespace) -> int | list[int]:
     except DrawingFormatError as e:
         raise BadRequest(f"cannot continue from {args.init}: {e}") from None
     return [d.width, d.height]
-
-
-def _say_stopping(signum: int) -> None:
-    print(f"\n{signal_name(signum)}: stopping after this step (Ctrl-C again to abort)...", file=sys.stderr,
-          flush=True)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -295,16 +292,6 @@ def _rescue(recorder: RunRecorder, done: Done, scale: float, reason: str) -> int
     return _fail(f"cannot write the results to {recorder.out_dir} ({reason}); they are in {folder}", EXIT_FAILED)
 
 
-def _internal(e: Exception) -> int:
-    import os
-    import traceback
-
-    if os.environ.get("SYNTH_CORE_DEBUG"):
-        traceback.print_exc()
-    first = (str(e).strip().splitlines() or [""])[0][:300]
-    return _fail(f"internal error: {type(e).__name__}: {first} (SYNTH_CORE_DEBUG=1 shows the traceback)", EXIT_FAILED)
-
-
 def cmd_render(args: argparse.Namespace) -> int:
     """Drawing file -> PNG. Bad input exits 2 before anything is written; the target is only ever
     replaced whole, and never when it is the input itself or not a regular file."""
@@ -342,4 +329,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "render":
         return cmd_render(args)
+    if args.command == "sketch-frames":
+        from .frames_cli import cmd_sketch_frames
+
+        return cmd_sketch_frames(args)
     return cmd_run(args)
