@@ -120,9 +120,12 @@ def test_keyed_prompts_morph_the_same_strokes_between_their_frames(encoder):
 @pytest.mark.slow
 def test_each_keyed_prompt_is_drawn_as_its_prompt(encoder):
     """Three prompts, 200 steps each, 16 strokes (the offline defaults): each stretch's final drawing is
-    judged as its prompt by the learned judge (colour) and the count stays constant.
+    judged as its prompt by the learned judge and mostly in the prompt's colour to the person-like eye;
+    the stroke count stays constant and no control point jumps more than 10 % of the canvas.
 
-    Measured (AMD EPYC, AVX-512): see the docstring numbers printed by -s.
+    Measured (AMD EPYC, AVX-512, the strict-colour model): the learned judge names 3 of 3 right (colour
+    and shape); the eye's purity 0.87, 0.65, 0.66 (mean 0.73), its shapes "square", none, none: the
+    morphs are in the right colours but rough in shape, as the single-prompt drawings are.
     """
     from synth_core.lab.evaluate import judge_drawing
 
@@ -138,6 +141,7 @@ def test_each_keyed_prompt_is_drawn_as_its_prompt(encoder):
               f"shape {v.eye.seen_shape}")
     assert sum(v.colour_ok for v in verdicts) == 3
     assert sum(v.shape_ok for v in verdicts) >= 2
+    assert np.mean([v.eye.purity for v in verdicts]) >= 0.5
     assert {len(st.picture) for st in stages} == {16}
     keyed = keyed_pictures(events)
     jumps = [np.abs(b.points - a.points).max() / 224 for (_, a), (_, b) in zip(keyed, keyed[1:])]
