@@ -83,7 +83,8 @@ def main() -> int:
     ap.add_argument("--level-steps", type=int, default=None, help="fine-tuning steps per later level")
     ap.add_argument("--seeds", type=int, default=2, help="CLIPasso's best-of-N seeds")
     ap.add_argument("--canvas", type=int, default=128)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch threads (default 1: two threads on two shared cores stall, see docs/engine.md)")
     ap.add_argument("--sheet", type=Path, default=None, help="write a PNG: per picture a ladder row and an independent row")
     args = ap.parse_args()
 
