@@ -198,8 +198,9 @@ def sketch_frames(req: JobRequest, encoder: Encoder, init: Drawing | None = None
     previous = unboil(init) if init is not None else None  # the clean strokes the next frame starts from
     last: Drawing | None = None  # the last drawing sent
     for i, (path, number) in enumerate(zip(req.frames, req.frame_numbers)):
-        if stop():
-            yield Done(clock.offset, last or previous or empty_drawing(req), cancelled=True)
+        if stop():  # between frames: the last drawing sent (or where the run started) is the last good state
+            shown = last if last is not None else previous if previous is not None else empty_drawing(req)
+            yield Done(clock.offset, shown, cancelled=True)
             return
         target, mask = load_frame(path, number, req.canvas[0], req.mask)
         meta = {**req.meta(), "warm": req.warm_or_default, "coherence": req.coherence_or_default, "image": path,

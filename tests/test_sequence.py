@@ -211,6 +211,17 @@ def test_a_missing_frame_is_refused_before_any_work(shot, tmp_path):
     assert "frame 2" in events[0]["message"]
 
 
+def test_the_wire_carries_one_stage_per_frame_with_its_scene_frame(shot):
+    events = list(run_job({**BASE, "frames": shot[:2], "frame_numbers": [48, 49], "steps": 10}))
+    kinds = [e["event"] for e in events]
+    assert kinds[0] == "started" and kinds[-1] == "done" and kinds.count("stage") == 2 and "error" not in kinds
+    got = [e for e in events if e["event"] == "stage"]
+    assert [(e["index"], e["stages"], e["frame"], e["label"]) for e in got] == [
+        (0, 2, 48, "frame 48 (1/2)"), (1, 2, 49, "frame 49 (2/2)")]
+    assert all(len(e["drawing"]["strokes"]) == 16 and e["drawing"]["meta"]["frame"] == e["frame"] for e in got)
+    assert events[-1]["drawing"] == got[-1]["drawing"]
+
+
 def test_a_request_round_trips_and_keeps_its_sequence(shot):
     req = parse_request({**BASE, "frames": shot[:2], "boil": 0.5})
     assert parse_request(req.to_dict()) == req
