@@ -1,0 +1,218 @@
+"""Sketch animation, frame by frame (issue 12): warm, warm + coherence, and independent cold runs.
+
+A star outline that moves and turns over 24 frames (synth_core.lab.motion) is sketched with
+the built-in model three ways, through the engine's own request path (jobs.run_events):
+
+- warm: each frame starts from the last one's strokes, no motion penalty;
+- coherent: warm + the motion penalty (``--coherence``, one or more weights);
+- cold: every frame an independent CLIPasso run (saliency start, best of ``--seeds``).
+
+Per frame: fidelity (symmetric chamfer in px between the sketch's ink and the frame's XDoG
+edges, lab.evaluate.edge_chamfer), steps and seconds. Per way: flicker as the mean absolute
+difference between consecutive rendered sketches (grey levels of 255; the frames' own outlines
+change by the reference amount printed), and the mean control-point displacement between
+frames next to the object's own edge motion. Every number is a claim about this CPU only.
+
+    .venv/bin/python scripts/bench_sketch_frames.py --strip out/sketch_frames_strip.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from synth_core.builtin import load_builtin_encoder  # noqa: E402
+from synth_core.drawing import Drawing  # noqa: E402
+from synth_core.events import Stage, Started, WarningEvent  # noqa: E402
+from synth_core.images import fit_square, load_image  # noqa: E402
+from synth_core.jobs import parse_request, run_events  # noqa: E402
+from synth_core.lab import motion  # noqa: E402
+from synth_core.lab.evaluate import drawing_rgb, edge_chamfer  # noqa: E402
+from synth_core.lab.machine import cpu_description, load_average  # noqa: E402
+from synth_core.sequence import motion_px  # noqa: E402
+
+
+@dataclass
+class Way:
+    name: str
+    request: dict
+    drawings: list = field(default_factory=list)
+    seconds: list = field(default_factory=list)
+    chamfer: list = field(default_factory=list)
+    images: list = field(default_factory=list)  # RGB [3, S, S] per frame
+
+    @property
+    def steps(self) -> list[int]:
+        return [d.meta["frame_steps"] for d in self.drawings]
+
+    def flicker(self) -> float:
+        """Mean absolute difference between consecutive sketches, grey levels of 255."""
+        return float(np.mean([(a - b).abs().mean() * 255 for a, b in zip(self.images, self.images[1:])]))
+
+    def carried_flicker(self, shot: motion.Motion) -> float:
+        """The same difference after moving each sketch with the object to the next frame (the exact rotation
+        and translation of the shot): what is left is the sketch's own flicker, not the object's motion."""
+        diffs = []
+        for i, (a, b) in enumerate(zip(self.drawings, self.drawings[1:])):
+            moved = Drawing(a.width, a.height, motion.carry(a.points, shot, i, i + 1, a.width), a.segments, a.widths,
+                            a.rgba, a.background)
+            diffs.append(float((drawing_rgb(moved)[0] - self.images[i + 1]).abs().mean() * 255))
+        return float(np.mean(diffs))
+
+    def motion(self) -> float:
+        """Mean control-point displacement between consecutive frames, px (strokes taken by index)."""
+        moves = [motion_px(a, b) for a, b in zip(self.drawings, self.drawings[1:])]
+        return float(np.mean([m for m in moves if m is not None]))
+
+
+def run(way: Way, frames: list[str], targets: list[torch.Tensor], encoder) -> None:
+    req = parse_request({**way.request, "frames": frames})
+    t0 = time.perf_counter()
+    for ev in run_events(req, encoder=encoder):  # stage index i is targets[i]
+        if isinstance(ev, WarningEvent):
+            print(f"  {way.name}: warning: {ev.message}", flush=True)
+        elif isinstance(ev, Started):
+            t0 = time.perf_counter()
+        elif isinstance(ev, Stage):
+            now = time.perf_counter()
+            way.seconds.append(now - t0)
+            t0 = now
+            image = drawing_rgb(ev.picture)
+            way.drawings.append(ev.picture)
+            way.images.append(image[0])
+            way.chamfer.append(edge_chamfer(image, targets[ev.index]))
+            print(f"  {way.name} {ev.label}: {ev.picture.meta['start']}, {ev.picture.meta['frame_steps']} steps, "
+                  f"{way.seconds[-1]:.1f} s, chamfer {way.chamfer[-1]:.2f} px", flush=True)
+
+
+def save(way: Way, folder: Path) -> None:
+    """Each frame of a way as a drawing file (folder/way name/frame-NNNN.json)."""
+    out = folder / way.name.replace(" ", "_")
+    out.mkdir(parents=True, exist_ok=True)
+    for i, d in enumerate(way.drawings):
+        d.save(out / f"frame-{i + 1:04d}.json")
+
+
+def target_flicker(targets: list[torch.Tensor]) -> float:
+    """The same measure for the frames themselves (outline on white): what the object's motion alone costs."""
+    return float(np.mean([(a - b).abs().mean() * 255 for a, b in zip(targets, targets[1:])]))
+
+
+def per_frame_table(ways: list[Way]) -> None:
+    head = " | ".join(f"{w.name} chamfer px | steps | s" for w in ways)
+    print(f"| frame | {head} |")
+    print("|---:|" + "---:|---:|---:|" * len(ways))
+    for i in range(len(ways[0].drawings)):
+        cells = " | ".join(f"{w.chamfer[i]:.2f} | {w.steps[i]} | {w.seconds[i]:.1f}" for w in ways)
+        print(f"| {i + 1} | {cells} |")
+
+
+def summary(ways: list[Way], edge_motion: float, reference: float, cold: Way | None, shot: motion.Motion) -> None:
+    print("\n| way | mean chamfer px | flicker (MAD /255) | flicker, motion removed | control-point motion px/frame | "
+          "steps frame 1 | steps later frames (mean) | s/frame later (mean) | total s |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for w in ways:
+        print(f"| {w.name} | {np.mean(w.chamfer):.3f} | {w.flicker():.2f} | {w.carried_flicker(shot):.2f} | "
+              f"{w.motion():.2f} | {w.steps[0]} | {np.mean(w.steps[1:]):.0f} | {np.mean(w.seconds[1:]):.2f} | "
+              f"{sum(w.seconds):.0f} |")
+    print(f"\nthe object's own edge motion: {edge_motion:.2f} px/frame; the frames' own MAD: {reference:.2f}")
+    if cold is None:
+        return
+    for w in ways:
+        if w is cold:
+            continue
+        print(f"{w.name} vs cold: flicker {w.flicker() / cold.flicker():.2f}x, with the motion removed "
+              f"{w.carried_flicker(shot) / cold.carried_flicker(shot):.2f}x (target <= 0.33), mean chamfer "
+              f"{np.mean(w.chamfer) / np.mean(cold.chamfer):.2f}x (target <= 1.10), later frames' steps "
+              f"{np.mean(w.steps[1:]) / np.mean(cold.steps):.2f}x of cold frames' (target <= 0.40), "
+              f"{sum(w.seconds):.0f} s for {len(w.steps)} frames (target <= 300)")
+
+
+def strip(ways: list[Way], targets: list[torch.Tensor], path: Path, every: int = 4, tile: int = 112) -> None:
+    """One row per way (and the frames on top): every ``every``-th frame."""
+    from PIL import Image, ImageDraw
+
+    rows = [("frames", targets)] + [(w.name, w.images) for w in ways]
+    cols = list(range(0, len(targets), every))
+    left = 130  # the row labels
+    sheet = Image.new("RGB", (left + tile * len(cols), tile * len(rows)), (255, 255, 255))
+    draw = ImageDraw.Draw(sheet)
+    for r, (name, images) in enumerate(rows):
+        draw.text((4, r * tile + tile // 2), name, fill=(0, 0, 0))
+        for c, i in enumerate(cols):
+            rgb = (images[i].reshape(3, *images[i].shape[-2:]).clamp(0, 1).permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
+            x = left + c * tile
+            sheet.paste(Image.fromarray(rgb).resize((tile, tile), Image.LANCZOS), (x, r * tile))
+            draw.rectangle([x, r * tile, x + tile - 1, (r + 1) * tile - 1], outline=(200, 200, 200))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(path)
+    print(f"wrote {path}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--frames", type=int, default=24)
+    ap.add_argument("--shape", default="star", choices=["star", "cross"])
+    ap.add_argument("--canvas", type=int, default=224)
+    ap.add_argument("--strokes", type=int, default=16)
+    ap.add_argument("--steps", type=int, default=2000, help="cap per frame (frames stop on a plateau)")
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--coherence", default="1", help="weights for the coherent way, comma-separated")
+    ap.add_argument("--ways", default="warm,coherent,cold")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (1: two threads on two shared cores stall, docs/engine.md)")
+    ap.add_argument("--strip", type=Path, default=None, help="write a PNG strip of every 4th frame")
+    ap.add_argument("--save", type=Path, default=None, help="keep every way's frames as JSON drawings here")
+    args = ap.parse_args()
+
+    torch.set_num_threads(args.threads)
+    print(f"CPU: {cpu_description()}; torch threads {args.threads}; load average {load_average():.1f}")
+    shot = motion.Motion(frames=args.frames)
+    folder = Path(tempfile.mkdtemp(prefix="bench_sketch_frames-"))
+    frames = motion.write_frames(folder, args.shape, shot, args.canvas)
+    targets = [fit_square(load_image(p), args.canvas)[0] for p in frames]
+    edge = float(np.mean([motion.edge_motion(args.shape, shot, i, args.canvas) for i in range(1, args.frames)]))
+    encoder = load_builtin_encoder("cpu")
+    base = {"method": "clipasso", "model": "builtin", "offline": True, "canvas": args.canvas, "strokes": args.strokes,
+            "steps": args.steps, "seeds": args.seeds, "snapshot_every": 0, "threads": args.threads}
+    ways: list[Way] = []
+    wanted = args.ways.split(",")
+    if "warm" in wanted:
+        ways.append(Way("warm", {**base, "coherence": 0}))
+    if "coherent" in wanted:
+        ways += [Way(f"warm+coherence {w}", {**base, "coherence": float(w)}) for w in args.coherence.split(",")]
+    if "cold" in wanted:
+        ways.append(Way("cold", {**base, "warm": False}))
+    first = Way("first frame", base)  # the same cold first frame for every way: sketched once
+    print("first frame (cold, shared by every way)", flush=True)
+    run(first, frames[:1], targets[:1], encoder)
+    start = folder / "first.json"
+    first.drawings[0].save(start)
+    for way in ways:
+        print(f"{way.name}: frames 2 to {args.frames}", flush=True)
+        if way.request.get("warm", True):
+            way.request = {**{k: v for k, v in way.request.items() if k != "strokes"}, "init": str(start)}
+        run(way, frames[1:], targets[1:], encoder)
+        for name in ("drawings", "seconds", "chamfer", "images"):
+            setattr(way, name, getattr(first, name) + getattr(way, name))
+        if args.save:
+            save(way, args.save)
+    print(f"\nCPU: {cpu_description()}; load average now {load_average():.1f}; {args.shape}, {args.frames} frames, "
+          f"canvas {args.canvas}, {args.strokes} strokes, seeds {args.seeds}, steps cap {args.steps}\n")
+    per_frame_table(ways)
+    cold = next((w for w in ways if w.name == "cold"), None)
+    summary(ways, edge, target_flicker(targets), cold, shot)
+    if args.strip:
+        strip(ways, targets, args.strip)
+
+
+if __name__ == "__main__":
+    main()
