@@ -38,7 +38,8 @@ def add_parser(sub: Any) -> None:
     k.add_argument("--steps", type=int, default=None, help="at most this many steps per frame (default 2000; frames "
                                                            "stop early on a plateau)")
     k.add_argument("--coherence", type=float, default=None, metavar="W",
-                   help="weight of the penalty on stroke motion between frames (default 1; 0 = off)")
+                   help="weight of the penalty on strokes moving relative to each other between frames "
+                        "(default 100; 0 = off)")
     k.add_argument("--boil", type=float, default=None, metavar="PX",
                    help="deterministic per-frame jitter of the strokes, for a hand-drawn look (default 0)")
     k.add_argument("--cold", action="store_true", help="sketch every frame from scratch (no warm start; for comparison)")

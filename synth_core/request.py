@@ -33,7 +33,7 @@ MAX_FRAME = 1_048_574  # Blender's last frame (and minus it the first)
 MAX_FRAMES = 100_000  # images of one sketch sequence
 MAX_BOIL = 64.0  # px of per-frame jitter: beyond it a sketch is noise, not a hand-drawn look
 MAX_COHERENCE = 1e6
-DEFAULT_COHERENCE = 1.0  # a sequence's penalty on stroke motion (measured: scripts/bench_sketch_frames.py)
+DEFAULT_COHERENCE = 100.0  # a sequence's penalty on strokes moving relative to each other (measured: docs/methods.md)
 MAX_TEXT = 10_000  # characters of a prompt: far beyond any model's context, small enough to refuse floods
 
 

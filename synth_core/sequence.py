@@ -3,10 +3,11 @@
 The first frame is a CLIPasso run as always (saliency start, best of ``seeds``). Every later
 frame starts from the previous frame's final strokes: the same strokes in the same order, so
 each stroke keeps its identity and can be followed through the shot. A warm frame starts near
-its answer, so it runs one seed and stops on a plateau of its evaluation loss (``PLATEAU``),
+its answer, so it runs one seed and stops on a plateau of its evaluation loss (``PLATEAU_WARM``),
 and it pays ``coherence`` x the mean squared displacement of its control points from the
-previous frame's (in canvas units, so the weight does not depend on the canvas size): strokes
-move where the picture moves and stay put where it does not, which is what removes flicker.
+previous frame's beyond the whole drawing's own motion (in canvas units, so the weight does not
+depend on the canvas size): the drawing may move, turn and zoom with the picture freely, but
+strokes that slide or jump relative to each other pay, which is what removes flicker.
 
 A frame with nothing of the object in view (an empty mask, or a blank picture) keeps the
 previous drawing and says so in a warning. ``boil`` jitters the drawings that are sent (never
@@ -47,8 +48,25 @@ BOIL_STREAM = 0xB011  # the boil's random stream: a function of the frame number
 EMPTY_CONTRAST = 1 / 64  # a picture without a mask whose values span less than this shows nothing
 
 
+def shape_change(points: torch.Tensor, anchor: torch.Tensor) -> torch.Tensor:
+    """[B, P, 2]: where ``points`` are beyond the previous frame's ``anchor`` points carried by the whole
+    drawing's own best motion (the least-squares translation, rotation and uniform scale).
+
+    Moving, turning and zooming together is free; strokes moving relative to each other (sliding
+    along the outline, jumping) is what is left: the drawing's own flicker."""
+    p = points - points.mean(-2, keepdim=True)
+    a = anchor - anchor.mean(-2, keepdim=True)
+    size = (a ** 2).sum((-2, -1)).clamp_min(1e-12)[..., None]
+    c = (a * p).sum((-2, -1))[..., None] / size  # scale x cos(turn)
+    s = (a[..., 0] * p[..., 1] - a[..., 1] * p[..., 0]).sum(-1, keepdim=True) / size  # scale x sin(turn)
+    fit = torch.stack([c * a[..., 0] - s * a[..., 1], c * a[..., 1] + s * a[..., 0]], -1)
+    return p - fit
+
+
 class WarmFrame(Clipasso):
-    """A later frame: starts exactly at the previous frame's strokes and pays for moving them."""
+    """A later frame: starts exactly at the previous frame's strokes and pays for changing their shape."""
+
+    free_motion = True  # False: pay for every displacement, the drawing's own motion too (the benchmark's "plain")
 
     def __init__(self, cfg: ClipassoConfig, encoder: Encoder, target: torch.Tensor, previous: Drawing,
                  coherence: float, meta: dict | None = None) -> None:
@@ -58,10 +76,13 @@ class WarmFrame(Clipasso):
         self.coherence = coherence
 
     def penalty(self, seeds: list[int]) -> torch.Tensor | None:
-        """coherence x mean over control points of |p - p_previous|^2, in canvas units."""
+        """coherence x the mean squared displacement of the control points from the previous frame's, beyond
+        the drawing's own motion (``shape_change``), in canvas units."""
         if not self.coherence:
             return None
-        moved = (self.strokes.points[seeds] - self.anchor) / self.cfg.canvas
+        points = self.strokes.points[seeds] / self.cfg.canvas
+        anchor = self.anchor.expand_as(points) / self.cfg.canvas
+        moved = shape_change(points, anchor) if self.free_motion else points - anchor
         return self.coherence * (moved ** 2).sum(-1).mean(-1)
 
 
@@ -117,6 +138,14 @@ def motion_px(a: Drawing, b: Drawing) -> float | None:
     if len(a) == 0 or not np.array_equal(a.segments, b.segments):
         return None
     return float(np.linalg.norm(b.points - a.points, axis=1).mean())
+
+
+def shape_px(a: Drawing, b: Drawing) -> float | None:
+    """Mean distance (px) each control point moved from ``a`` to ``b`` beyond the drawing's own motion."""
+    if len(a) == 0 or not np.array_equal(a.segments, b.segments):
+        return None
+    res = shape_change(torch.as_tensor(b.points)[None], torch.as_tensor(a.points)[None])[0]
+    return float(res.norm(dim=-1).mean())
 
 
 class _Clock:
@@ -237,14 +266,17 @@ def finished(method: Clipasso, picture: Drawing, previous: Drawing | None, start
     """The frame's drawing with its meta: how it started, its steps, its image loss (CLIPasso's evaluation
     loss without the motion penalty) and how far its control points moved from the previous frame."""
     image_loss = float(method.objective(method.tidy_strokes())[0])
-    moved = motion_px(previous, picture) if start == "warm" and previous is not None else None
+    warm = start == "warm" and previous is not None
+    moved = motion_px(previous, picture) if warm else None
+    changed = shape_px(previous, picture) if warm else None
     return picture.with_meta(start=start, frame_steps=steps, image_loss=round(image_loss, 6),
-                             motion_px=None if moved is None else round(moved, 4))
+                             motion_px=None if moved is None else round(moved, 4),
+                             shape_px=None if changed is None else round(changed, 4))
 
 
 def kept(previous: Drawing, meta: dict) -> Drawing:
     """The previous drawing again, for a frame that shows nothing of the object."""
-    stale = ("eval_loss", "image_loss", "motion_px")
+    stale = ("eval_loss", "image_loss", "motion_px", "shape_px")
     return Drawing(previous.width, previous.height, previous.points, previous.segments, previous.widths,
                    previous.rgba, previous.background,
                    {**{k: v for k, v in previous.meta.items() if k not in stale}, **meta, "start": "kept",

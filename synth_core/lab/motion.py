@@ -27,6 +27,7 @@ class Motion:
     turn: float = 60.0  # degrees over the shot
     radius: float = 0.3  # outer radius, fraction of the canvas
     line: float = 0.014  # outline thickness, fraction of the canvas
+    pulse: float = 0.0  # the star's inner corners move in and out by this fraction (a shape that deforms)
 
     def pose(self, i: int) -> tuple[np.ndarray, float]:
         """Centre (fractions) and angle (radians) at frame ``i`` (0-based)."""
@@ -35,11 +36,11 @@ class Motion:
         return centre, math.radians(self.turn * t)
 
 
-def outline(shape: str) -> list[np.ndarray]:
-    """Closed or open polylines of a unit-radius ``shape`` (star: ten-point outline; cross: a plus outline)."""
+def outline(shape: str, inner: float = 0.42) -> list[np.ndarray]:
+    """Closed polygons of a unit-radius ``shape`` (star: ten corners, the inner ones at ``inner``; cross: a plus)."""
     if shape == "star":
         a = np.deg2rad(-90 + 36 * np.arange(10))
-        r = np.where(np.arange(10) % 2 == 0, 1.0, 0.42)
+        r = np.where(np.arange(10) % 2 == 0, 1.0, inner)
         return [np.stack([np.cos(a) * r, np.sin(a) * r], 1)]
     if shape == "cross":
         w = 0.3
@@ -53,7 +54,8 @@ def placed(shape: str, motion: Motion, i: int, size: int) -> list[np.ndarray]:
     centre, angle = motion.pose(i)
     c, s = math.cos(angle), math.sin(angle)
     rot = np.array([[c, -s], [s, c]])
-    return [(p @ rot.T) * motion.radius * size + centre * size for p in outline(shape)]
+    inner = 0.42 * (1 + motion.pulse * math.sin(2 * math.pi * i / max(1, motion.frames - 1)))
+    return [(p @ rot.T) * motion.radius * size + centre * size for p in outline(shape, inner)]
 
 
 def carry(points: np.ndarray, motion: Motion, i: int, j: int, size: int) -> np.ndarray:
@@ -66,14 +68,12 @@ def carry(points: np.ndarray, motion: Motion, i: int, j: int, size: int) -> np.n
     return (points - ci * size) @ rot.T + cj * size
 
 
-def dense(poly: np.ndarray, step: float = 1.0) -> np.ndarray:
-    """Points every ``step`` px along a closed polygon."""
+def dense(poly: np.ndarray, per_edge: int = 32) -> np.ndarray:
+    """``per_edge`` evenly spaced points along each edge of a closed polygon: the same material points
+    in every frame, so that they can be followed."""
     ring = np.concatenate([poly, poly[:1]])
-    out = []
-    for a, b in zip(ring[:-1], ring[1:]):
-        n = max(1, int(math.ceil(np.linalg.norm(b - a) / step)))
-        out.append(a + (b - a) * (np.arange(n)[:, None] / n))
-    return np.concatenate(out)
+    t = np.arange(per_edge)[:, None] / per_edge
+    return np.concatenate([a + (b - a) * t for a, b in zip(ring[:-1], ring[1:])])
 
 
 def render(shape: str, motion: Motion, i: int, size: int) -> np.ndarray:
