@@ -162,9 +162,10 @@ class _Clock:
         left = max(0.0, per_frame - in_frame) + per_frame * (self.frames - self.finished - 1)
         return (time.perf_counter() - self.start) / max(1, done) * left
 
-    def frame(self, method, steps: int, every: int, stop: Callable[[], bool] | None
+    def frame(self, method, steps: int, every: int, stop: Callable[[], bool] | None, number: int | None = None
               ) -> Generator[Event, None, Done]:
-        """One frame's events with steps counted from the run's start; returns its (unsent) Done."""
+        """One frame's events with steps counted from the run's start; returns its (unsent) Done.
+        Snapshots carry the scene frame ``number`` they preview."""
         for ev in optimise(method, steps, every, stop):
             if isinstance(ev, Progress):
                 step = self.offset + ev.step
@@ -172,7 +173,7 @@ class _Clock:
                                time.perf_counter() - self.start)
             elif isinstance(ev, Snapshot):
                 if ev.step or not self.offset:  # a later frame's step 0 is the last frame's drawing
-                    yield Snapshot(self.offset + ev.step, ev.picture)
+                    yield Snapshot(self.offset + ev.step, ev.picture, frame=number)
             elif isinstance(ev, Done):
                 self.offset += ev.step
                 self.last = ev.step
@@ -243,7 +244,7 @@ def sketch_frames(req: JobRequest, encoder: Encoder, init: Drawing | None = None
             clock.skip()
         else:
             method, start = frame_method(req, encoder, target, mask, previous, meta)
-            done = yield from clock.frame(method, req.steps, req.snapshot_every, stop)
+            done = yield from clock.frame(method, req.steps, req.snapshot_every, stop, number)
             if done.cancelled:
                 yield Done(done.step, boil(done.picture, req.boil_or_default, number), cancelled=True)
                 return

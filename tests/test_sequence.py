@@ -225,7 +225,10 @@ def test_a_missing_frame_is_refused_before_any_work(shot, tmp_path):
 
 
 def test_the_wire_carries_one_stage_per_frame_with_its_scene_frame(shot):
-    events = list(run_job({**BASE, "frames": shot[:2], "frame_numbers": [48, 49], "steps": 10}))
+    events = list(run_job({**BASE, "frames": shot[:2], "frame_numbers": [48, 49], "steps": 10, "snapshot_every": 5}))
+    previews = [e for e in events if e["event"] == "snapshot"]  # a live preview of the frame being sketched
+    assert previews and {e["frame"] for e in previews} == {48, 49}
+    assert [e["frame"] for e in previews] == sorted(e["frame"] for e in previews)
     kinds = [e["event"] for e in events]
     assert kinds[0] == "started" and kinds[-1] == "done" and kinds.count("stage") == 2 and "error" not in kinds
     got = [e for e in events if e["event"] == "stage"]
