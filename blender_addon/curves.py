@@ -117,6 +117,15 @@ class CurvesOutput:
         self._snapshots[index:] = [strokes]
         return index
 
+    def drop(self, obj: bpy.types.Object, keep: int, frames: list[int]) -> None:
+        """Forget the snapshots from ``keep`` on; the splines show the last one kept again."""
+        self._snapshots[keep:] = []
+        if self._snapshots and same_topology(obj.data, self._snapshots[-1]):
+            write_points(obj.data, self._snapshots[-1])
+            self._created |= assign_materials(obj.data, self._snapshots[-1], preview=True)
+            obj[SRGBA_PROPERTY] = self._snapshots[-1].srgba.ravel().tolist()
+            self._preview = True
+
     def close(self, obj: bpy.types.Object | None, frames: list[int]) -> None:
         """Exact colours, keyframes at ``frames`` (one per snapshot) and no leftover materials."""
         if obj is not None and self._snapshots:

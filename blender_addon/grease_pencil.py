@@ -228,6 +228,13 @@ class GreasePencilOutput:
         self._last = strokes
         return index
 
+    def drop(self, obj: bpy.types.Object, keep: int, frames: list[int]) -> None:
+        """Remove the keyed frames ``frames`` (snapshots ``keep`` on: an unfinished frame's preview)."""
+        layer = layer_of(obj.data)
+        for frame in frames:
+            _remove_frame(layer, frame)
+            self._keys.pop(frame, None)
+
     def close(self, obj: bpy.types.Object | None, frames: list[int]) -> None:
         """Exact final colours on every frame; the run's materials nothing uses are removed."""
         if obj is not None and self._last is not None:

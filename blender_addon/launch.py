@@ -14,9 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import bpy
+import numpy as np
 
 from . import (
     bridge,
+    camera_shot,
     continuation,
     engine_path,
     image_inputs,
@@ -90,6 +92,41 @@ def check_settings(settings, continuing: bool = False) -> None:
     if method == "SKETCH" and settings.canvas[0] != settings.canvas[1] and not continuing:
         raise RunRefused(f"Image to Sketch needs a square canvas, not {settings.canvas[0]}x{settings.canvas[1]}: "
                          "give width and height the same size (the image is letterboxed into it)")
+    if properties.uses_camera(settings) and continuing:
+        raise RunRefused("the Camera source sketches a new animation: turn Continue from Active off")
+
+
+def begin_shot(context: bpy.types.Context) -> camera_shot.CameraShot:
+    """The Camera source's frames to render, checked before anything is rendered (RunRefused says why).
+
+    The caller renders them (``render_next`` from a timer, or ``render_all``) and passes the shot
+    to ``start``, which takes over its folder.
+    """
+    if session.current() is not None:
+        raise RunRefused("a drawing is already running: cancel it first")
+    settings = context.scene.clipdraw
+    check_settings(settings, continuing=settings.continue_active)
+    ladder_of(settings)
+    try:
+        spec = camera_shot.spec_from(settings, context.scene)
+        camera_shot.check(context.scene, context.view_layer, spec)
+    except camera_shot.ShotRefused as e:
+        raise RunRefused(str(e)) from None
+    return camera_shot.CameraShot(context.scene, context.view_layer, spec, image_inputs.JobFolder())
+
+
+def render_shot(shot: camera_shot.CameraShot, log: session.Log | None = None,
+                should_stop: Callable[[], bool] = lambda: False) -> bool:
+    """Every frame of ``shot`` at once (background mode); False if stopped. RunRefused if a render
+    fails; the shot is discarded then and when stopped."""
+    try:
+        finished = shot.render_all(log, should_stop)
+    except camera_shot.ShotRefused as e:
+        shot.discard()
+        raise RunRefused(str(e)) from None
+    if not finished:
+        shot.discard()
+    return finished
 
 
 def check_keyed_prompts(settings) -> None:
@@ -137,6 +174,8 @@ def resolve_images(settings, folder: image_inputs.JobFolder) -> dict[str, image_
     """The method's image input as a file, keyed by its request key (datablocks written to ``folder``)."""
     if settings.method not in IMAGE_KEYS:
         return {}
+    if properties.uses_camera(settings):  # the frames are rendered instead (camera_shot)
+        return {}
     key, what = IMAGE_KEYS[settings.method]
     choice = settings.style_image if settings.method == "STYLE" else settings.source_image
     try:
@@ -159,6 +198,9 @@ def recorded_request(request: dict, images: dict[str, image_inputs.ResolvedImage
 
 
 def result_name(settings, request: dict, images: dict[str, image_inputs.ResolvedImage]) -> str:
+    if "frames" in request:
+        numbers = request["frame_numbers"]
+        return f"CLIPDraw sketch {bpy.context.scene.camera.name} {numbers[0]}-{numbers[-1]}"[:60]
     if settings.method == "SKETCH":
         return ("CLIPDraw sketch " + os.path.basename(images["image"].label))[:60]
     if "keyed_prompts" in request:
@@ -168,11 +210,22 @@ def result_name(settings, request: dict, images: dict[str, image_inputs.Resolved
     return ("CLIPDraw " + request["prompt"].strip())[:60]
 
 
+def shot_plane(scene: bpy.types.Scene, settings, shot: camera_shot.CameraShot) -> placement.Plane:
+    """The square canvas in the camera's own space, so that the picture letterboxed into it lies
+    exactly on the camera frame (at the Distance setting)."""
+    cam = scene.camera
+    corners = [tuple(v) for v in cam.data.view_frame(scene=scene)]
+    w, h = shot.size
+    picture = placement.camera_plane(np.eye(4), corners, cam.data.type == 'ORTHO', settings.camera_distance, w, h)
+    return placement.letterboxed_plane(picture, w, h, shot.spec.canvas)
+
+
 def output_spec(context: bpy.types.Context, settings, request: dict, follow: bool,
                 images: dict[str, image_inputs.ResolvedImage] | None = None,
-                cont: continuation.Continuation | None = None) -> results.OutputSpec:
+                cont: continuation.Continuation | None = None,
+                shot: camera_shot.CameraShot | None = None) -> results.OutputSpec:
     """The builder's instructions, checked against the scene (replace target, camera); a drawing
-    read from an object is continued on its own plane."""
+    read from an object is continued on its own plane; a camera sketch is parented to its camera."""
     images = images or {}
     replace = None
     if settings.target == "REPLACE":
@@ -189,19 +242,34 @@ def output_spec(context: bpy.types.Context, settings, request: dict, follow: boo
     for key, image in images.items():
         props[key] = image.label
         props[key + "_source"] = image.source
+    if shot is not None:  # the frames were temporary files: the record names the shot instead
+        recorded["frames"] = (f"bpy.data.objects[{context.scene.camera.name!r}] frames "
+                              f"{shot.frame_numbers[0]}-{shot.frame_numbers[-1]}")
+        props["shot"] = recorded.pop("frames")
+        recorded["shot"] = props["shot"]
+        for key in ("frames", "frame_numbers"):  # the writer records the frame range and the finished frames
+            props.pop(key, None)
     props["request"] = recorded
     canvas = tuple(request["canvas"])
-    plane = cont.plane if cont is not None and cont.plane is not None else plane_for(context, settings, canvas)
-    if replace is None and cont is None and settings.placement == "CURSOR":
-        plane = placement.beside(plane, result_centres(context.scene))
     keyed = request.get("keyed_prompts") or []
     stages = "LADDER" if request.get("ladder") else "KEYED" if keyed else "NONE"
+    key_frames = tuple(int(f) for f, _ in keyed)
+    parent = ""
+    if shot is not None:
+        plane, parent = shot_plane(context.scene, settings, shot), context.scene.camera.name
+        stages, key_frames = "FRAMES", tuple(shot.frame_numbers)
+    elif cont is not None and cont.plane is not None:
+        plane = cont.plane
+    else:
+        plane = plane_for(context, settings, canvas)
+    if replace is None and cont is None and shot is None and settings.placement == "CURSOR":
+        plane = placement.beside(plane, result_centres(context.scene))
     return results.OutputSpec(
         output=settings.output, plane=plane,
         name=result_name(settings, request, images), keyframes=settings.animation == "KEYFRAMES",
         start_frame=settings.start_frame, frames_per_snapshot=settings.frames_per_snapshot,
         replace=replace, follow=follow, properties=props, overlay=overlay_spec(settings, plane, images, canvas[0]),
-        stages=stages, ladder=tuple(request.get("ladder") or ()), key_frames=tuple(int(f) for f, _ in keyed),
+        stages=stages, ladder=tuple(request.get("ladder") or ()), key_frames=key_frames, parent=parent,
     )
 
 
@@ -249,27 +317,37 @@ def _lazy_run_job(request: dict, should_stop: Callable[[], bool]):
 
 
 def start(context: bpy.types.Context, choice: RunnerChoice, follow: bool, log: session.Log | None = None,
-          live_preview: bool = True, init_file: str = "", lock=()) -> session.RunSession:
+          live_preview: bool = True, init_file: str = "", lock=(),
+          shot: camera_shot.CameraShot | None = None) -> session.RunSession:
     """Validate the scene's settings and start a run; RunRefused says why it cannot.
 
     ``init_file`` continues that drawing file with the strokes ``lock`` names kept (scripts);
-    otherwise Continue from Active, when on, continues the active object.
+    otherwise Continue from Active, when on, continues the active object. With the Camera
+    source, ``shot`` holds the rendered frames (``begin_shot``); without one they are rendered
+    here, all at once (background mode). The run takes over the shot's folder.
     """
     if session.current() is not None:
         raise RunRefused("a drawing is already running: cancel it first")
     settings = context.scene.clipdraw
     check_settings(settings, continuing=bool(init_file) or settings.continue_active)
     ladder_of(settings)
-    folder = image_inputs.JobFolder()
+    if properties.uses_camera(settings) and shot is None:
+        shot = begin_shot(context)
+        if not render_shot(shot, log):
+            raise RunRefused("stopped while rendering the camera's frames")
+    folder = shot.folder if shot is not None else image_inputs.JobFolder()
     try:
+        if shot is not None and not shot.done:
+            raise RunRefused("the camera's frames are not all rendered")
         images = resolve_images(settings, folder)
         cont = continuation_for(context, settings, folder, init_file, lock)
         request = properties.request_from(settings, device=choice.device.lower(), cache_dir=choice.cache_dir,
                                           live_preview=live_preview, images={k: v.path for k, v in images.items()},
                                           threads=choice.threads, offline=not choice.online,
-                                          init=cont.request_fields() if cont is not None else None)
+                                          init=cont.request_fields() if cont is not None else None,
+                                          frames=shot.rendered if shot is not None else ())
         check_request(request)
-        spec = output_spec(context, settings, request, follow, images, cont)
+        spec = output_spec(context, settings, request, follow, images, cont, shot)
         job = make_job(request, choice)
     except BaseException:
         folder.remove()

@@ -2,7 +2,9 @@
 adding and removing keyed prompts.
 
 The Run operator is thin: ``launch.start`` validates and starts the job, ``RunSession.pump``
-applies its events. In the UI a 0.1 s timer drives the pump, ESC cancels, and the timer and the
+applies its events. With the Camera source it first renders the camera's frames
+(``camera_shot``), one per timer tick so the UI stays live ("Rendering camera frame 3/24"; ESC
+or Cancel stops and removes them), then starts the job on them. In the UI a 0.1 s timer drives the pump, ESC cancels, and the timer and the
 status text are removed on every way out; under ``bpy.app.background`` the operator blocks until
 the job is over, so ``blender -b -P`` scripts and render farms work. One run is one undo step.
 """
@@ -14,7 +16,7 @@ import bpy
 from bpy.props import StringProperty
 from bpy.types import Context, Event, Operator
 
-from . import launch, preferences, properties, session
+from . import camera_shot, launch, preferences, properties, session
 
 TIMER_S = 0.1
 _stop_blocking = threading.Event()
@@ -57,10 +59,11 @@ class CLIPDRAW_OT_run(Operator):
 
     _timer = None
     _session = None
+    _shot = None  # the Camera source's frames while they are rendered, before the job starts
 
     @classmethod
     def poll(cls, context: Context) -> bool:
-        if session.current() is not None:
+        if session.current() is not None or session.rendering() is not None:
             cls.poll_message_set("A drawing is already running: cancel it first")
             return False
         if getattr(context, "scene", None) is None:
@@ -74,22 +77,88 @@ class CLIPDRAW_OT_run(Operator):
     def execute(self, context: Context) -> set[str]:
         blocking = bpy.app.background or context.window is None
         try:
-            run = launch.start(context, preferences.runner_choice(context), follow=not blocking,
-                               log=_print_line if blocking else None, live_preview=not blocking,
-                               init_file=self.init_file, lock=_locks(self.lock))
+            shot = self._render_shot_now(context) if blocking else self._begin_shot(context)
+            if shot is False:  # stopped while rendering the camera's frames
+                return {'CANCELLED'}
+            if shot is not None and not blocking:
+                return self._start_modal(context, self._shot.status_line())
+            run = self._start(context, blocking, shot)
         except launch.RunRefused as e:
-            _stop_blocking.clear()
-            session.set_last_error(str(e))
-            self.report({'ERROR'}, str(e))
-            return {'CANCELLED'}
+            return self._refused(str(e))
         self._session = run
         if blocking:
             return self._block(context, run)
+        return self._start_modal(context, run.status_line())
+
+    def _start(self, context: Context, blocking: bool, shot=None) -> session.RunSession:
+        return launch.start(context, preferences.runner_choice(context), follow=not blocking,
+                            log=_print_line if blocking else None, live_preview=not blocking,
+                            init_file=self.init_file, lock=_locks(self.lock), shot=shot)
+
+    def _refused(self, message: str) -> set[str]:
+        _stop_blocking.clear()
+        session.set_last_error(message)
+        self.report({'ERROR'}, message)
+        return {'CANCELLED'}
+
+    def _start_modal(self, context: Context, status: str) -> set[str]:
         wm = context.window_manager
         self._timer = wm.event_timer_add(TIMER_S, window=context.window)
         wm.modal_handler_add(self)
-        context.workspace.status_text_set(run.status_line())
+        context.workspace.status_text_set(status)
         return {'RUNNING_MODAL'}
+
+    def _begin_shot(self, context: Context):
+        """The Camera source: its frames, to be rendered from the timer (None for other sources)."""
+        if not properties.uses_camera(context.scene.clipdraw):
+            return None
+        self._shot = launch.begin_shot(context)
+        session.set_rendering(self._shot)
+        return self._shot
+
+    def _render_shot_now(self, context: Context):
+        """Background mode: the Camera source's frames rendered at once (None for other sources,
+        False when a stop came while rendering)."""
+        if not properties.uses_camera(context.scene.clipdraw):
+            return None
+        shot = launch.begin_shot(context)
+        if not launch.render_shot(shot, _print_line, _stop_blocking.is_set):
+            _stop_blocking.clear()
+            self.report({'WARNING'}, "Stopped while rendering the camera's frames: nothing was drawn")
+            return False
+        return shot
+
+    def _render_step(self, context: Context, event: Event) -> set[str]:
+        """One camera frame per timer tick; then the job starts on them (ESC or Cancel discards them)."""
+        shot = self._shot
+        stop = (event.type == 'ESC' and event.value == 'PRESS') or shot.cancel_requested
+        if stop:
+            self._drop_shot()
+            self._cleanup(context)
+            self.report({'INFO'}, "Cancelled while rendering the camera's frames")
+            return {'CANCELLED'}
+        if event.type != 'TIMER' or event.timer is not self._timer:
+            return {'PASS_THROUGH'}
+        try:
+            if shot.render_next():
+                context.workspace.status_text_set(shot.status_line())
+                _redraw(context)
+                return {'RUNNING_MODAL'}
+            self._shot = None
+            session.set_rendering(None)
+            self._session = self._start(context, False, shot)
+        except (launch.RunRefused, camera_shot.ShotRefused) as e:
+            self._drop_shot()
+            self._cleanup(context)
+            return self._refused(str(e))
+        self._show(context, self._session)
+        return {'RUNNING_MODAL'}
+
+    def _drop_shot(self) -> None:
+        if self._shot is not None:
+            self._shot.discard()
+            self._shot = None
+        session.set_rendering(None)
 
     def _block(self, context: Context, run: session.RunSession) -> set[str]:
         """Background mode: pump until done; the first Ctrl-C (or ``stop_blocking_run``) cancels, a
@@ -116,6 +185,8 @@ class CLIPDRAW_OT_run(Operator):
         return self._finish(context, run)
 
     def modal(self, context: Context, event: Event) -> set[str]:
+        if self._shot is not None:
+            return self._render_step(context, event)
         run = self._session
         if event.type == 'ESC' and event.value == 'PRESS':
             run.cancel()
@@ -146,6 +217,7 @@ class CLIPDRAW_OT_run(Operator):
 
     def cancel(self, context: Context) -> None:
         """Blender ends the modal operator (file closed, window closed): stop the job too."""
+        self._drop_shot()
         run = self._session
         if run is not None:
             run.close(timeout=1.0)
@@ -176,12 +248,16 @@ class CLIPDRAW_OT_cancel(Operator):
 
     @classmethod
     def poll(cls, context: Context) -> bool:
-        if session.current() is None:
+        if session.current() is None and session.rendering() is None:
             cls.poll_message_set("No drawing is running")
             return False
         return True
 
     def execute(self, context: Context) -> set[str]:
+        shot = session.rendering()
+        if shot is not None:  # the Run operator discards the frames at its next tick
+            shot.cancel_requested = True
+            return {'FINISHED'}
         run = session.current()
         if run is None:  # pressed twice after the run ended: nothing to do
             return {'CANCELLED'}

@@ -10,7 +10,7 @@ from . import grease_pencil, properties, session
 PRESET_SUBDIR = "clipdraw"
 # What a preset stores: the method, quality and timing, not what to draw (prompt, images) or where.
 PRESET_SETTINGS = ("method", "model", "strokes", "sketch_strokes", "tidy", "sketch_tidy", "seeds", "steps", "canvas",
-                   "augmentations",
+                   "augmentations", "coherence", "boil",
                    "style_strength", "animation", "snapshot_every", "frames_per_snapshot")
 
 
@@ -68,11 +68,18 @@ class CLIPDRAW_PT_main(PanelMixin, Panel):
             col.prop(settings, "style_strength")
         elif settings.method == "SKETCH":
             draw_image_input(col, settings.source_image, "Source Image")
-            col.prop(settings, "show_overlay")
+            if settings.source_image.source == "CAMERA":
+                draw_camera_source(col, context.scene, settings)
+            else:
+                col.prop(settings, "show_overlay")
         run = session.current()
+        shot = session.rendering()
         row = layout.row(align=True)
         row.scale_y = 1.4
-        if run is None:
+        if shot is not None:
+            row.operator("clipdraw.cancel", text="Cancel", icon='CANCEL')
+            layout.progress(factor=len(shot.rendered) / max(1, shot.total), type='BAR', text=shot.status_line())
+        elif run is None:
             row.operator("clipdraw.run", text="Run", icon='PLAY')
         else:
             row.operator("clipdraw.cancel", text="Cancel", icon='CANCEL')
@@ -93,12 +100,35 @@ class CLIPDRAW_PT_main(PanelMixin, Panel):
 
 
 def draw_image_input(layout, choice, label: str) -> None:
-    """An image input: the source (Blender image or file), then the picker for that source."""
+    """An image input: the source (Blender image, file or, for the source image, the camera), then
+    the picker for that source."""
     layout.prop(choice, "source", text=label, expand=True)
     if choice.source == "IMAGE":
         layout.template_ID(choice, "image", new="image.new", open="image.open")
-    else:
+    elif choice.source == "FILE":
         layout.prop(choice, "filepath", text="File")
+
+
+def draw_camera_source(layout, scene, settings) -> None:
+    """The Camera source: which frames, which objects, how the picture is rendered, and the
+    sequence's coherence and boil."""
+    source = settings.source_image
+    layout.prop(source, "use_scene_range")
+    sub = layout.column(align=True)
+    if source.use_scene_range:
+        sub.label(text=f"Frames {scene.frame_start}-{scene.frame_end}"
+                       + (f", every {scene.frame_step}" if scene.frame_step > 1 else ""))
+    else:
+        sub.prop(source, "frame_start")
+        sub.prop(source, "frame_end")
+        if source.frame_end < source.frame_start:
+            sub.label(text="The end is before the start", icon='ERROR')
+    layout.prop(source, "mask_collection")
+    layout.prop(source, "render_engine")
+    layout.prop(settings, "coherence")
+    layout.prop(settings, "boil")
+    if scene.camera is None or scene.camera.type != 'CAMERA':
+        layout.label(text="The scene has no camera", icon='ERROR')
 
 
 def _wrap(text: str, width: int) -> list[str]:
@@ -146,7 +176,7 @@ def settings_unused(settings) -> set[str]:
         unused |= {"strokes", "sketch_strokes"}
     if settings.continue_active:
         unused.add("canvas")
-    if settings.ladder.strip() or properties.uses_keyed_prompts(settings):
+    if settings.ladder.strip() or properties.uses_keyed_prompts(settings) or properties.uses_camera(settings):
         unused |= {"tidy", "sketch_tidy"}
     return unused
 
@@ -240,6 +270,10 @@ class CLIPDRAW_PT_output(PanelMixin, Panel):
         col = property_column(self.layout)
         col.prop(settings, "output")
         col.prop(settings, "target")
+        if properties.uses_camera(settings):  # the sketch lies on the camera's view, parented to it
+            col.prop(settings, "camera_distance")
+            col.label(text="The sketch follows the scene camera", icon='CAMERA_DATA')
+            return
         col.prop(settings, "placement")
         if settings.placement == "CAMERA":
             col.prop(settings, "camera_distance")
@@ -256,7 +290,7 @@ class CLIPDRAW_PT_animation(PanelMixin, Panel):
     def draw(self, context: Context) -> None:
         settings = context.scene.clipdraw
         col = property_column(self.layout)
-        keyed = properties.uses_keyed_prompts(settings)
+        keyed = properties.uses_keyed_prompts(settings) or properties.uses_camera(settings)
         ladder = bool(settings.ladder.strip())
         col.active = not ladder  # a ladder keeps its levels, not its forming
         col.prop(settings, "animation")
@@ -269,7 +303,9 @@ class CLIPDRAW_PT_animation(PanelMixin, Panel):
         sub = sub.column()
         sub.active = not keyed
         sub.prop(settings, "frames_per_snapshot")
-        if keyed:
+        if properties.uses_camera(settings):
+            col.label(text="One drawing per camera frame, on that frame", icon='INFO')
+        elif keyed:
             col.label(text="Keyed prompts place the drawings on their frames", icon='INFO')
         elif ladder:
             col.label(text="A ladder keeps one drawing per level", icon='INFO')

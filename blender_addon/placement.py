@@ -24,6 +24,7 @@ __all__ = [
     "front_plane",
     "beside",
     "camera_plane",
+    "letterboxed_plane",
     "map_strokes",
     "canvas_points",
     "fit_canvas",
@@ -150,6 +151,25 @@ def camera_plane(
     frame_w, frame_h = 2 * np.linalg.norm(right), 2 * np.linalg.norm(up)
     s = min(frame_w / canvas_w, frame_h / canvas_h)
     return Plane(_basis_matrix(right, up, origin), canvas_w * s, canvas_h * s)
+
+
+def letterboxed_plane(picture_plane: Plane, picture_w: int, picture_h: int, canvas: int) -> Plane:
+    """The square canvas plane whose letterboxed picture lands exactly on ``picture_plane``.
+
+    The engine letterboxes a ``picture_w`` x ``picture_h`` picture into its square canvas
+    (``synth_core.letterbox``, imported here so the two cannot drift); a sketch of a camera's view
+    must put that rectangle back on the camera frame (``picture_plane``, e.g. ``camera_plane`` for
+    the picture's size). The result is ``canvas`` px square, one pixel of the picture's rectangle
+    as large as one of the frame's, centred so that the rectangle's centre is the frame's (a 16:9
+    picture: a square plane as wide as the frame, centred on it).
+    """
+    x0, y0, nw, nh = import_engine("letterbox").fit_square_rect(picture_w, picture_h, canvas)
+    px = picture_plane.width / nw  # world units per canvas pixel
+    dx = (x0 + nw / 2.0 - canvas / 2.0) * px  # the rectangle's centre from the canvas centre,
+    dy = (canvas / 2.0 - (y0 + nh / 2.0)) * px  # along canvas-right and canvas-up
+    m = np.asarray(picture_plane.matrix, dtype=np.float64).copy()
+    m[:3, 3] -= m[:3, 0] * dx + m[:3, 1] * dy
+    return Plane(m, canvas * px, canvas * px)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ boundary where Blender state becomes the engine's plain request. Image inputs ar
 """
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import bpy
 from bpy.props import (
@@ -47,6 +47,14 @@ IMAGE_SOURCES = [
                                "are written to a temporary PNG for the engine"),
     ("FILE", "File", "An image file on disk, read by the engine as it is"),
 ]
+SOURCE_IMAGE_SOURCES = IMAGE_SOURCES + [
+    ("CAMERA", "Camera", "What the scene camera sees, frame by frame: a sketch animation (one drawing per frame, "
+                         "each starting from the last one's strokes), the mask rendered from the chosen objects"),
+]
+CAMERA_ENGINES = [
+    ("WORKBENCH", "Workbench", "Fast flat render of the camera's view (the scene's Workbench shading)"),
+    ("SCENE", "Scene", "The scene's own render engine and settings (slower with EEVEE or Cycles)"),
+]
 
 
 class CLIPDRAW_PG_image_input(PropertyGroup):
@@ -60,6 +68,27 @@ class CLIPDRAW_PG_image_input(PropertyGroup):
     def is_set(self) -> bool:
         """Something is chosen (whether it can be read is checked when the run starts)."""
         return self.image is not None if self.source == "IMAGE" else bool(self.filepath.strip())
+
+
+class CLIPDRAW_PG_source_input(CLIPDRAW_PG_image_input):
+    """The picture to sketch: an image, a file, or the scene camera's view over a frame range."""
+
+    source: EnumProperty(name="Source", items=SOURCE_IMAGE_SOURCES, default="IMAGE")
+    use_scene_range: BoolProperty(name="Scene Range", description="Sketch the scene's frame range (its start, end "
+                                  "and step); off: the frames below", default=True)
+    frame_start: IntProperty(name="Start", description="First frame to sketch", default=1,
+                             min=-rules.MAX_FRAME, max=rules.MAX_FRAME)
+    frame_end: IntProperty(name="End", description="Last frame to sketch", default=24,
+                           min=-rules.MAX_FRAME, max=rules.MAX_FRAME)
+    mask_collection: PointerProperty(name="Objects", type=bpy.types.Collection,
+                                     description="The objects to sketch: their render is the mask where strokes "
+                                     "start. Empty: every object that renders")
+    render_engine: EnumProperty(name="Render", items=CAMERA_ENGINES, default="WORKBENCH",
+                                description="How the camera's view is rendered for the engine (the mask is always "
+                                "a Workbench render)")
+
+    def is_set(self) -> bool:
+        return True if self.source == "CAMERA" else super().is_set()
 
 
 class CLIPDRAW_PG_keyed_prompt(PropertyGroup):
@@ -77,8 +106,8 @@ class CLIPDRAW_PG_settings(PropertyGroup):
     prompt: StringProperty(name="Prompt", description="What to draw", default="")
     style_image: PointerProperty(name="Style Image", type=CLIPDRAW_PG_image_input,
                                  description="Text + Style Image: the image whose style the drawing takes")
-    source_image: PointerProperty(name="Source Image", type=CLIPDRAW_PG_image_input,
-                                  description="Image to Sketch: the picture to sketch")
+    source_image: PointerProperty(name="Source Image", type=CLIPDRAW_PG_source_input,
+                                  description="Image to Sketch: the picture to sketch, or the camera's view")
     negative: StringProperty(
         name="Negative",
         description="What the drawing should not look like; separate several with ';'",
@@ -109,6 +138,13 @@ class CLIPDRAW_PG_settings(PropertyGroup):
                               default=rules.METHOD_DEFAULTS["clipasso"].tidy)
     seeds: IntProperty(name="Seeds", description="Sketch with this many seeds at once (one batch) and keep the "
                        "best", default=3, min=1, max=MAX_SEEDS)
+    coherence: FloatProperty(name="Coherence", description="Camera source: how much strokes pay for moving "
+                             "relative to each other from frame to frame (less flicker; 0: off). The drawing's own "
+                             "motion, turn and zoom are free", default=rules.DEFAULT_COHERENCE, min=0.0,
+                             max=rules.MAX_COHERENCE, soft_max=1000.0)
+    boil: FloatProperty(name="Boil", description="Camera source: every control point moves by up to this many "
+                        "pixels, differently on each frame, for a hand-drawn line boil (0: off)", default=0.0,
+                        min=0.0, max=rules.MAX_BOIL, soft_max=4.0, subtype='PIXEL')
     use_mask: BoolProperty(name="Alpha as Mask", description="Use the source image's transparency as the object "
                            "mask: strokes start on the object only", default=True)
     show_overlay: BoolProperty(name="Overlay Source Image", description="Show the source image under the sketch "
@@ -205,6 +241,11 @@ def uses_keyed_prompts(settings: CLIPDRAW_PG_settings) -> bool:
     return settings.method != "SKETCH" and len(settings.keyed_prompts) > 0
 
 
+def uses_camera(settings: CLIPDRAW_PG_settings) -> bool:
+    """Whether the run sketches the scene camera's view frame by frame (a picture sequence)."""
+    return settings.method == "SKETCH" and settings.source_image.source == "CAMERA"
+
+
 def style_weights_value(text: str) -> str:
     """The wire value of the Style Weights setting: a keyword as is, else an absolute file path."""
     value = text.strip()
@@ -215,7 +256,8 @@ def style_weights_value(text: str) -> str:
 
 def request_from(settings: CLIPDRAW_PG_settings, device: str = "auto", cache_dir: str = "",
                  live_preview: bool = True, images: Mapping[str, str] | None = None, threads: int = 0,
-                 offline: bool = False, init: Mapping | None = None) -> dict:
+                 offline: bool = False, init: Mapping | None = None,
+                 frames: Sequence[tuple[int, str]] = ()) -> dict:
     """The engine request (docs/wire-format.md) for these settings: plain values only.
 
     ``images`` maps the request's image keys (``style_image``, ``image``) to files the engine can
@@ -224,6 +266,9 @@ def request_from(settings: CLIPDRAW_PG_settings, device: str = "auto", cache_dir
     with a prompt would draw a warning, and the request is stored on the result as a record.
     ``init`` continues a drawing: ``{"init": file, "lock": [...], "canvas": [w, h]}`` (the file
     was written before this, like images); the request then has ``add`` instead of ``strokes``.
+    ``frames`` are the (scene frame, PNG) pairs of the Camera source (``camera_shot``, rendered
+    before this): the request is then a picture sequence (``frames``, ``frame_numbers``,
+    ``coherence``, ``boil`` when set) without ``image`` and ``tidy``, which the engine refuses there.
     A Ladder that is not whole numbers raises ValueError.
     """
     images = images or {}
@@ -249,9 +294,14 @@ def request_from(settings: CLIPDRAW_PG_settings, device: str = "auto", cache_dir
         req.update(style_strength=float(settings.style_strength),
                    style_weights=style_weights_value(settings.style_weights))
     elif method == "SKETCH":
-        if "image" in images:
+        if "image" in images and not uses_camera(settings):
             req["image"] = images["image"]
         req.update(seeds=settings.seeds, mask=bool(settings.use_mask))
+        if uses_camera(settings):
+            req.update(frames=[path for _, path in frames], frame_numbers=[int(f) for f, _ in frames],
+                       coherence=float(settings.coherence))
+            if settings.boil > 0:
+                req["boil"] = float(settings.boil)
     ladder = ladder_counts(settings.ladder)
     if uses_keyed_prompts(settings):
         del req["prompt"]
@@ -262,7 +312,7 @@ def request_from(settings: CLIPDRAW_PG_settings, device: str = "auto", cache_dir
         del req["strokes"]  # the drawing's strokes, then ``add`` new ones
         req.update(init=init["init"], lock=list(init["lock"]), add=settings.add_strokes,
                    canvas=list(init["canvas"]))
-    if not (ladder or "keyed_prompts" in req):  # those fix their stroke counts themselves
+    if not (ladder or "keyed_prompts" in req or "frames" in req):  # those keep their strokes themselves
         req["tidy"] = bool(settings.sketch_tidy if method == "SKETCH" else settings.tidy)
     if settings.augmentations > 0:
         req["augmentations"] = settings.augmentations
@@ -281,7 +331,7 @@ def reset(settings: CLIPDRAW_PG_settings) -> None:
         settings.property_unset(name)
 
 
-classes = (CLIPDRAW_PG_image_input, CLIPDRAW_PG_keyed_prompt, CLIPDRAW_PG_settings)
+classes = (CLIPDRAW_PG_image_input, CLIPDRAW_PG_source_input, CLIPDRAW_PG_keyed_prompt, CLIPDRAW_PG_settings)
 
 
 _register_classes, _unregister_classes = bpy.utils.register_classes_factory(classes)

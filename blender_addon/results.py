@@ -14,6 +14,11 @@ Runs made of stages (``OutputSpec.stages``) differ in where drawings go:
   prompt, which has no frame, is a live preview on the first key's frame.
 - ``LADDER`` (an abstraction ladder): snapshots are a live preview; each finished level is kept
   by the output's ``level`` (a Grease Pencil layer, or a curve object of its own).
+- ``FRAMES`` (a sketch animation of a picture sequence, the Camera source): each frame's drawing
+  lands on its scene frame; snapshots are a live preview on the frame being sketched. Each
+  frame's evaluation loss is recorded (``clipdraw_frame_numbers``, ``clipdraw_frame_loss``). After
+  a cancel the unfinished frame's preview is dropped (when a frame was finished), so the result
+  holds the finished frames only.
 """
 
 from __future__ import annotations
@@ -60,10 +65,14 @@ class Output(Protocol):
     def close(self, obj: bpy.types.Object | None, frames: list[int]) -> None:
         """The run is over: ``frames`` holds the scene frame of each kept snapshot."""
 
+    def drop(self, obj: bpy.types.Object, keep: int, frames: list[int]) -> None:
+        """Forget the snapshots from index ``keep`` on (they were on scene ``frames``)."""
+
 
 OUTPUT_KINDS: dict[str, type[Output]] = {"GREASE_PENCIL": grease_pencil.GreasePencilOutput, "CURVES": curves.CurvesOutput}
 OUTPUTS = tuple(OUTPUT_KINDS)
-STAGES = ("NONE", "LADDER", "KEYED")
+STAGES = ("NONE", "LADDER", "KEYED", "FRAMES")
+ON_FRAMES = ("KEYED", "FRAMES")  # stages whose drawings go on the engine's frames
 
 
 def make_output(output: str, ladder: tuple[int, ...] = ()) -> Output:
@@ -104,9 +113,11 @@ class OutputSpec:
     properties: dict[str, Any] = field(default_factory=dict)
     collection: str = COLLECTION_NAME
     overlay: overlay.OverlaySpec | None = None  # the source image under a sketch
-    stages: str = "NONE"  # 'NONE', 'LADDER' (one level per rung) or 'KEYED' (drawings on the engine's frames)
+    stages: str = "NONE"  # 'NONE', 'LADDER' (one level per rung), 'KEYED' (drawings on the engine's frames)
+    # or 'FRAMES' (one drawing per picture of a sequence, on its scene frame)
     ladder: tuple[int, ...] = ()  # LADDER: the stroke count of each level
-    key_frames: tuple[int, ...] = ()  # KEYED: the frame of each keyed prompt, ascending
+    key_frames: tuple[int, ...] = ()  # KEYED: the frame of each keyed prompt; FRAMES: of each picture; ascending
+    parent: str = ""  # an object the result is parented to, ``plane`` being in its space (a camera sketch)
 
     def __post_init__(self) -> None:
         if self.output not in OUTPUTS:
@@ -115,8 +126,8 @@ class OutputSpec:
             raise ValueError("frames_per_snapshot must be at least 1")
         if self.stages not in STAGES:
             raise ValueError(f"stages must be one of {STAGES}, got {self.stages!r}")
-        if (self.stages == "LADDER") != bool(self.ladder) or (self.stages == "KEYED") != bool(self.key_frames):
-            raise ValueError("a ladder needs its stroke counts and keyed prompts their frames, nothing else")
+        if (self.stages == "LADDER") != bool(self.ladder) or (self.stages in ON_FRAMES) != bool(self.key_frames):
+            raise ValueError("a ladder needs its stroke counts, keyed prompts and sequences their frames, nothing else")
         if list(self.key_frames) != sorted(set(self.key_frames)):
             raise ValueError(f"key frames must go up, got {list(self.key_frames)}")
 
@@ -160,6 +171,7 @@ class ResultWriter:
         self._steps: list[int] = []  # engine step of each kept snapshot
         self._frames: list[int] = []  # scene frame of each kept snapshot
         self.levels: list[bpy.types.Object] = []  # a curve ladder's level objects
+        self._frame_loss: dict[int, float] = {}  # FRAMES: each finished frame's evaluation loss
         self.finished = False
         self.notes: list[str] = []  # warnings for the user (the session reports them)
 
@@ -196,13 +208,24 @@ class ResultWriter:
         else:
             obj = bpy.data.objects.new(self.spec.name, data)
             results_collection(self.scene, self.spec.collection).objects.link(obj)
-        obj.matrix_world = Matrix(np.asarray(self.spec.plane.matrix).tolist())
+        self._place(obj)
         obj[PROP_PREFIX + "run_id"] = self.run_id
         for key, value in self.spec.properties.items():
             obj[PROP_PREFIX + key] = id_property(value)
         self._obj, self._obj_name = obj, obj.name
         self._place_overlay(obj)
         return obj
+
+    def _place(self, obj: bpy.types.Object) -> None:
+        """The plane's matrix: in the world, or in the parent's space (a camera sketch follows its camera)."""
+        matrix = Matrix(np.asarray(self.spec.plane.matrix).tolist())
+        parent = bpy.data.objects.get(self.spec.parent) if self.spec.parent else None
+        if parent is None:
+            obj.matrix_world = matrix
+            return
+        obj.parent = parent
+        obj.matrix_parent_inverse = Matrix.Identity(4)
+        obj.matrix_basis = matrix
 
     def _object_to_replace(self) -> bpy.types.Object:
         """The 'Replace Active' target, if it still exists and can take this output."""
@@ -253,7 +276,7 @@ class ResultWriter:
         obj = self._ensure_object(drawing, strokes)
         index, at = self._slot(frame, final, kept)
         written = self._output.write(obj, index, at, strokes, final)
-        if written != index and self.spec.stages != "KEYED":  # the output started over
+        if written != index and self.spec.stages not in ON_FRAMES:  # the output started over
             at = self._frame(written)
         self._steps[written:], self._frames[written:] = [step], [at]
         if self.spec.follow:
@@ -266,6 +289,10 @@ class ResultWriter:
         """A finished stage: a keyed prompt's drawing on its frame, or a ladder's level."""
         if self.spec.stages == "KEYED" and stage.frame is not None:
             return self.add(drawing, stage.step, frame=stage.frame, kept=True)
+        if self.spec.stages == "FRAMES" and stage.frame is not None:
+            obj = self.add(drawing, stage.step, frame=stage.frame, kept=True)
+            self._record_frame(obj, stage.frame, drawing)
+            return obj
         strokes = map_strokes(drawing, self.spec.plane)
         obj = self._ensure_object(drawing, strokes)
         level = getattr(self._output, "level", None)
@@ -286,6 +313,9 @@ class ResultWriter:
     def _slot(self, frame: int | None, final: bool, kept: bool) -> tuple[int, int]:
         """(index, scene frame) of the next drawing; a drawing replaces those at or after its frame."""
         spec = self.spec
+        if spec.stages == "FRAMES":  # a frame's drawing, or the preview of the frame being sketched
+            at = frame if frame is not None else self._frames[-1] if self._frames else spec.key_frames[0]
+            return bisect.bisect_left(self._frames, at), at
         if spec.stages == "KEYED":
             keys = spec.key_frames
             if final and self._frames:  # the last stage's drawing (or the last good one): where the last went
@@ -312,10 +342,37 @@ class ResultWriter:
         level[PROP_PREFIX + "strokes"] = len(drawing)
         self.levels.append(level)
 
+    def _record_frame(self, obj: bpy.types.Object, frame: int, drawing) -> None:
+        """A finished frame's evaluation loss (NaN for a frame that kept the previous drawing)."""
+        loss = (getattr(drawing, "meta", None) or {}).get("image_loss")
+        self._frame_loss[int(frame)] = float(loss) if isinstance(loss, (int, float)) else float("nan")
+        frames = sorted(self._frame_loss)
+        obj[PROP_PREFIX + "frame_numbers"] = frames
+        obj[PROP_PREFIX + "frame_loss"] = [self._frame_loss[f] for f in frames]
+
+    def _unfinished_frame(self, drawing) -> bool:
+        """FRAMES: the final drawing is a frame that never finished (a cancel mid-frame) while earlier
+        ones did: its preview is dropped and the drawing not kept, so only finished frames remain."""
+        if self.spec.stages != "FRAMES" or drawing is None or not self._frame_loss:
+            return False
+        frame = (getattr(drawing, "meta", None) or {}).get("frame")
+        if frame in self._frame_loss:
+            return False
+        last = max(self._frame_loss)
+        keep = bisect.bisect_right(self._frames, last)
+        obj = self.object
+        if obj is not None and keep < len(self._frames):
+            self._output.drop(obj, keep, self._frames[keep:])
+        self._steps[keep:], self._frames[keep:] = [], []
+        return True
+
     def finish(self, drawing, step: int, cancelled: bool = False) -> bpy.types.Object | None:
         """The final drawing (None: keep the last one), then the run is closed."""
+        if self._unfinished_frame(drawing):
+            drawing = None
         if drawing is not None:
-            self.add(drawing, step, final=True)
+            frame = (getattr(drawing, "meta", None) or {}).get("frame") if self.spec.stages == "FRAMES" else None
+            self.add(drawing, step, final=True, frame=frame if isinstance(frame, int) else None)
         obj = self.object
         self._close(obj)
         if obj is not None:
@@ -340,7 +397,7 @@ class ResultWriter:
             return
         self.finished = True
         self._output.close(obj, self.frames)
-        timeline = self.spec.keyframes or self.spec.stages == "KEYED"
+        timeline = self.spec.keyframes or self.spec.stages in ON_FRAMES
         if obj is not None and timeline and self.spec.stages != "LADDER" and len(self._frames):
             animation.show_frames(self.scene, self.frames[0], self.frames[-1])
 

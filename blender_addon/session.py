@@ -274,6 +274,7 @@ def _duration(seconds: float | None) -> str:
 class _State:
     current: RunSession | None = None
     last: RunSummary = field(default_factory=RunSummary)
+    rendering: object | None = None  # the Camera source's frames being rendered before a run starts
 
 
 _state = _State()
@@ -283,6 +284,16 @@ def current() -> RunSession | None:
     """The running session, if any."""
     s = _state.current
     return s if s is not None and s.running else None
+
+
+def rendering():
+    """The camera shot being rendered before its run starts (``camera_shot.CameraShot``), if any."""
+    return _state.rendering
+
+
+def set_rendering(shot) -> None:
+    """The Run operator renders ``shot`` now (None: it is done or discarded)."""
+    _state.rendering = shot
 
 
 def last_run() -> RunSummary:

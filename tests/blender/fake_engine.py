@@ -3,7 +3,8 @@
 Only the maths is fake: ``FakeMethod`` draws synthetic Drawings (strokes that move down one
 pixel per step), so the add-on's event handling can be tested deterministically and quickly.
 ``fake_stages_run_job`` adds runs made of stages: keyed prompts through the engine's own
-``series.keyed`` (so the frames are the engine's), and a ladder whose rungs are plain fewer lines.
+``series.keyed`` (so the frames are the engine's), and a ladder whose rungs are plain fewer lines;
+``fake_sequence_run_job`` answers a picture sequence (``frames``) as ``synth_core.sequence`` does.
 Everything around it is the engine's own code (``synth_core.jobs.run_job`` with its error
 handling, ``synth_core.engine.optimise``, the events' wire form and, in the fake worker process,
 ``synth_core.worker.main``), so these tests exercise the real protocol.
@@ -20,7 +21,7 @@ from drawings import lines_drawing
 
 from synth_core import formats, jobs, series
 from synth_core.engine import StepResult, optimise
-from synth_core.events import Done, Stage, Started, WarningEvent
+from synth_core.events import Done, Snapshot, Stage, Started, WarningEvent
 
 
 class FakeMethod:
@@ -106,3 +107,29 @@ def _ladder(req: jobs.JobRequest, should_stop, delay: float):
             break
         yield Stage(i, len(req.ladder), done.step, done.picture, f"{count} strokes")
     yield done
+
+
+def fake_sequence_run_job(delay: float = 0.0, cancel_in_frame: int | None = None):
+    """A ``run_job`` that answers a sequence request the way ``synth_core.sequence`` does (events and
+    meta), with the fake method's synthetic strokes: snapshots carrying the frame being sketched,
+    one stage per frame, then done (``cancel_in_frame``: the run is cancelled in that frame, 0-based)."""
+
+    def events(req: jobs.JobRequest, should_stop):
+        yield Started(req.total_steps, "cpu", "fake", req.method)
+        step, last = 0, None
+        for i, number in enumerate(req.frame_numbers):
+            for k in range(req.steps):
+                time.sleep(delay)
+                step += 1
+                picture = lines_drawing(req.strokes, *req.canvas, shift=i * 10 + k).with_meta(frame=number)
+                if req.snapshot_every and step % req.snapshot_every == 0:
+                    yield Snapshot(step, picture, frame=number)
+                if should_stop() or (cancel_in_frame is not None and i == cancel_in_frame and k == 1):
+                    yield Done(step, picture, cancelled=True)
+                    return
+            last = picture.with_meta(frame=number, start="warm" if i else "cold", frame_steps=req.steps,
+                                     image_loss=0.5 - 0.1 * i, image=req.frames[i])
+            yield Stage(i, len(req.frames), step, last, f"frame {i + 1}/{len(req.frames)}", frame=number)
+        yield Done(step, last)
+
+    return lambda request, should_stop: jobs.run_job(request, should_stop, events=events)

@@ -245,10 +245,16 @@ class ModalHarness:
     _finish = operators.CLIPDRAW_OT_run._finish
     _cleanup = operators.CLIPDRAW_OT_run._cleanup
     _block = operators.CLIPDRAW_OT_run._block
+    _start = operators.CLIPDRAW_OT_run._start
+    _refused = operators.CLIPDRAW_OT_run._refused
+    _render_step = operators.CLIPDRAW_OT_run._render_step
+    _drop_shot = operators.CLIPDRAW_OT_run._drop_shot
+    init_file = lock = ""
 
     def __init__(self):
         self._timer = None
         self._session = None
+        self._shot = None
         self.reports: list[tuple[str, str]] = []
 
     def report(self, level, text):

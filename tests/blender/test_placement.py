@@ -140,3 +140,36 @@ def test_beside_moves_a_new_canvas_along_its_right_until_it_is_clear():
     turned = placement.front_plane((0.0, 0.0, 0.0), np.array([[0, -1, 0], [1, 0, 0], [0, 0, 1]], float), 2.0, 100, 100)
     assert np.allclose(beside(turned, [(0.0, 0.0, 0.0)]).matrix[:3, 3], (0.0, 2.2, 0.0))  # along the turned right
     assert np.allclose(beside(plane, [(30.0, 2.0, 3.0)]).matrix, plane.matrix)  # far away: not in the way
+
+
+# -- a camera's view, letterboxed into the square canvas ------------------------------------------
+def _frame(aspect_w: float, aspect_h: float) -> np.ndarray:
+    """Camera-local frame corners of a perspective camera (as Camera.view_frame gives them)."""
+    half = np.array([aspect_w, aspect_h]) / max(aspect_w, aspect_h)
+    return np.array([[half[0], half[1], -2.0], [half[0], -half[1], -2.0], [-half[0], -half[1], -2.0],
+                     [-half[0], half[1], -2.0]])
+
+
+@pytest.mark.parametrize("w, h", [(224, 126), (126, 224), (224, 127), (224, 224)])
+def test_letterboxed_plane_puts_the_pictures_rectangle_on_the_camera_frame(w, h):
+    """16:9 and 9:16 (and an odd rounding): the picture's rectangle in the canvas covers the frame exactly."""
+    from synth_core import letterbox
+
+    cam = np.eye(4)
+    cam[:3, 3] = (1.0, 2.0, 3.0)
+    cam[:3, :3] = rot_z(30)
+    frame = _frame(w, h)
+    picture = placement.camera_plane(cam, frame, False, 4.0, w, h)
+    plane = placement.letterboxed_plane(picture, w, h, 224)
+    assert plane.width == pytest.approx(plane.height)
+    x0, y0, nw, nh = letterbox.fit_square_rect(w, h, 224)
+    got = plane.world_points(np.array([[x0, y0], [x0 + nw, y0 + nh], [x0 + nw / 2, y0 + nh / 2]]), 224, 224)
+    want = picture.world_points(np.array([[0, 0], [w, h], [w / 2, h / 2]]), w, h)
+    np.testing.assert_allclose(got, want, atol=1e-9)
+    if w >= h:  # landscape: the square is as wide as the frame, centred on it
+        assert plane.width == pytest.approx(picture.width)
+    else:  # portrait: as tall as the frame
+        assert plane.height == pytest.approx(picture.height)
+    np.testing.assert_allclose(plane.matrix[:3, :3], picture.matrix[:3, :3], atol=1e-12)
+    if (224 - nw) % 2 == 0 and (224 - nh) % 2 == 0:  # an even margin: centred exactly
+        np.testing.assert_allclose(plane.matrix[:3, 3], picture.matrix[:3, 3], atol=1e-9)
