@@ -8,6 +8,7 @@ Works both ways, arguments after ``--``:
     python scripts/render.py -- --prompt "a cat" --init start.json --lock 0-5,8 --add 16 --out out/more.blend
     python scripts/render.py -- --prompt "a cat" --ladder 64,32,16,8,4 --out out/ladder.blend
     python scripts/render.py -- --prompt-at 1:"a red circle" --prompt-at 48:"a blue square" --out out/morph.blend
+    blender -b -P scripts/render.py -- --method clipasso --from-camera --frames 1-48 --open scene.blend --out shot.blend --animation frames/
 
 It enables the add-on (an installed CLIPDraw extension if there is one, else the repository's
 ``blender_addon``), copies the options into the scene's settings and the add-on's preferences,
@@ -35,6 +36,7 @@ if __name__ == "__main__":  # noted, not a traceback; ``main`` takes them over
         signal.signal(_sig, lambda signum, frame: EARLY_SIGNALS.append(signum))
 
 import argparse
+import contextlib
 import importlib
 import math
 import os
@@ -68,7 +70,10 @@ METHODS = ("clipdraw", "styleclipdraw", "clipasso")
 PANEL_METHOD = {"clipdraw": "CLIPDRAW", "styleclipdraw": "STYLE", "clipasso": "SKETCH"}
 # options that belong to one method: given with another one, they are a mistake, not ignored
 ONLY_FOR = {"style": "styleclipdraw", "strength": "styleclipdraw", "style_weights": "styleclipdraw",
-            "image": "clipasso", "seeds": "clipasso", "no_mask": "clipasso", "no_overlay": "clipasso"}
+            "image": "clipasso", "seeds": "clipasso", "no_mask": "clipasso", "no_overlay": "clipasso",
+            "from_camera": "clipasso"}
+# options of the camera's picture sequence: given without --from-camera, they are a mistake
+CAMERA_ONLY = ("frames", "mask_collection", "coherence", "boil", "render_engine")
 DEFAULTS = {"strokes": 128, "sketch_strokes": 16, "strength": 50.0, "style_weights": "imagenet", "seeds": 3,
             "canvas": [224]}
 KEEP = {"none": "NONE", "selected": "SELECTED", "locked": "LOCKED"}
@@ -126,6 +131,22 @@ def build_parser() -> argparse.ArgumentParser:
     more.add_argument("--ladder", default=None, metavar="COUNTS",
                       help="abstraction ladder, e.g. 64,32,16,8,4: one level per count (the first is the stroke "
                            "count); one Grease Pencil layer, or curve object, each")
+    cam = p.add_argument_group("sketching what the scene camera sees (clipasso)")
+    cam.add_argument("--from-camera", action="store_true", default=None,
+                     help="sketch the --open scene's camera view frame by frame (a sketch animation, one drawing per "
+                          "frame, each from the last one's strokes) instead of --image")
+    cam.add_argument("--frames", default=None, metavar="FIRST-LAST",
+                     help="--from-camera: the scene frames to sketch, e.g. 1-48 (default: the scene's range)")
+    cam.add_argument("--mask-collection", default=None, metavar="NAME",
+                     help="--from-camera: the collection of objects to sketch (default: every object that renders)")
+    cam.add_argument("--coherence", type=float, default=None, metavar="W",
+                     help=f"--from-camera: how much strokes pay for moving relative to each other "
+                          f"(default {rules.DEFAULT_COHERENCE:g}; 0: off)")
+    cam.add_argument("--boil", type=float, default=None, metavar="PX",
+                     help="--from-camera: hand-drawn line boil, px of per-frame jitter (default 0)")
+    cam.add_argument("--render-engine", default=None, choices=["workbench", "scene"],
+                     help="--from-camera: how the camera's pictures are rendered (default workbench; scene: the "
+                          "scene's own engine); the mask is always Workbench")
     more.add_argument("--prompt-at", action="append", default=[], metavar="FRAME:PROMPT",
                       help='key a prompt on a frame, e.g. 1:"a red circle" (repeatable; replaces --prompt): the '
                            "drawing morphs from one to the next")
@@ -173,8 +194,10 @@ def check_method_options(parser: argparse.ArgumentParser, args: argparse.Namespa
     if args.method == "clipasso":
         if args.prompt is not None or args.negative or args.prompt_at:
             parser.error("--method clipasso sketches --image: it takes no --prompt, --prompt-at or --negative")
-        if args.image is None:
-            parser.error("--method clipasso needs --image IMAGE: the picture to sketch")
+        if args.image is None and not args.from_camera:
+            parser.error("--method clipasso needs --image IMAGE (the picture to sketch) or --from-camera")
+        if args.image is not None and args.from_camera:
+            parser.error("--image and --from-camera both name what to sketch: give one")
     elif args.prompt_at:
         if args.prompt is not None:
             parser.error("--prompt-at replaces --prompt: give one or the other")
@@ -189,6 +212,47 @@ def check_method_options(parser: argparse.ArgumentParser, args: argparse.Namespa
         path = getattr(args, name)
         if path is not None and not Path(path).is_file():
             parser.error(f"{_option(name)} {path!r} does not exist")
+
+
+def check_camera_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """--from-camera with its options, read into ``args.frame_range`` ((first, last), or None for the
+    scene's range); one line and exit 2 for a mistake."""
+    args.frame_range = None
+    for name in CAMERA_ONLY:
+        if getattr(args, name) is not None and not args.from_camera:
+            parser.error(f"{_option(name)} needs --from-camera")
+    if not args.from_camera:
+        return
+    if args.init is not None or args.init_active:
+        parser.error("--from-camera sketches a new animation: it cannot continue a drawing (--init, --init-active)")
+    if args.frames is not None:
+        try:
+            args.frame_range = frame_range(args.frames)
+        except ValueError as e:
+            parser.error(f"--frames: {e}")
+    if args.coherence is not None and not (math.isfinite(args.coherence) and 0 <= args.coherence <= rules.MAX_COHERENCE):
+        parser.error(f"--coherence must be between 0 and {rules.MAX_COHERENCE:g}, got {args.coherence:g}")
+    if args.boil is not None and not (math.isfinite(args.boil) and 0 <= args.boil <= rules.MAX_BOIL):
+        parser.error(f"--boil must be between 0 and {rules.MAX_BOIL:g} px, got {args.boil:g}")
+    if not args.open and not _blend_is_open():
+        parser.error("--from-camera needs --open FILE.blend: the scene whose camera is sketched")
+
+
+def frame_range(text: str) -> tuple[int, int]:
+    """"1-48" -> (1, 48), "7" -> (7, 7): scene frames, in the spelling of the other range options;
+    ValueError for an empty, reversed or out-of-range one."""
+    part = text.strip()
+    if not part:
+        raise ValueError("the frame range is empty: give FIRST-LAST, e.g. 1-48")
+    first, dash, last = part.partition("-")
+    if not (first.strip().isdigit() and (not dash or last.strip().isdigit())):
+        raise ValueError(f"a frame range is FIRST-LAST, e.g. 1-48: {part!r} is not one")
+    lo, hi = int(first), int(last) if dash else int(first)
+    if hi < lo:
+        raise ValueError(f"the frame range {lo}-{hi} is reversed: give the first frame first, e.g. {hi}-{lo}")
+    if hi > MAX_FRAME:
+        raise ValueError(f"frames go up to {MAX_FRAME}, got {hi}")
+    return lo, hi
 
 
 def check_stage_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -297,12 +361,14 @@ def fill_defaults(args: argparse.Namespace) -> None:
         if getattr(args, name) is None:
             setattr(args, name, DEFAULTS[name])
     args.no_mask, args.no_overlay = bool(args.no_mask), bool(args.no_overlay)
+    args.from_camera = bool(args.from_camera)
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
     parser = build_parser()
     args = parser.parse_args(argv)
     check_method_options(parser, args)
+    check_camera_options(parser, args)
     check_stage_options(parser, args)
     fill_defaults(args)
     if len(args.canvas) not in (1, 2):
@@ -368,6 +434,14 @@ def engine_request(args: argparse.Namespace) -> dict:
         req.update(style_image=args.style, style_strength=args.strength, style_weights=args.style_weights)
     if args.method == "clipasso":
         req.update(image=args.image, seeds=args.seeds, mask=not args.no_mask)
+    if args.from_camera:  # the frames are rendered in Blender: stand-ins for the engine's rules
+        del req["image"]
+        first, last = args.frame_range or (1, 1)
+        numbers = list(range(first, last + 1))
+        req.update(frames=[f"camera frame {f}" for f in numbers], frame_numbers=numbers)
+        for name in ("coherence", "boil"):
+            if getattr(args, name) is not None:
+                req[name] = getattr(args, name)
     if args.augmentations > 0:
         req["augmentations"] = args.augmentations
     if args.tidy is not None:
@@ -515,7 +589,10 @@ def apply_settings(args: argparse.Namespace, package: str) -> None:
     if args.method == "clipasso":
         s.sketch_strokes, s.seeds, s.use_mask, s.show_overlay = args.strokes, args.seeds, not args.no_mask, \
             not args.no_overlay
-        s.source_image.source, s.source_image.filepath = "FILE", os.path.abspath(args.image)
+        if args.from_camera:
+            apply_camera_settings(args, s)
+        else:
+            s.source_image.source, s.source_image.filepath = "FILE", os.path.abspath(args.image)
     elif args.strokes is not None:
         s.strokes = args.strokes
     if args.method == "styleclipdraw":
@@ -538,10 +615,34 @@ def apply_settings(args: argparse.Namespace, package: str) -> None:
     prefs.device = args.device.upper()
     prefs.cache_dir = args.cache_dir
     prefs.threads = args.threads or (os.cpu_count() or 1)  # the preference's 0 would leave a core idle
-    if s.placement == "CAMERA":
+    if s.placement == "CAMERA" and not args.from_camera:  # the camera's own view is sketched: keep its resolution
         rendering = importlib.import_module(f"{package}.rendering")
         cam = rendering.ensure_camera(scene, args.canvas[0], args.canvas[1], args.scale)
         s.camera_distance = 10.0 if cam.name == "CLIPDraw Camera" else s.camera_distance
+
+
+def apply_camera_settings(args: argparse.Namespace, s) -> None:
+    """--from-camera's settings: the Camera source, its frames, objects, engine, coherence and boil."""
+    import bpy
+
+    src = s.source_image
+    src.source = "CAMERA"
+    src.use_scene_range = args.frame_range is None
+    if args.frame_range is not None:
+        src.frame_start, src.frame_end = args.frame_range
+    src.mask_collection = bpy.data.collections[args.mask_collection] if args.mask_collection else None
+    src.render_engine = (args.render_engine or "workbench").upper()
+    s.coherence = rules.DEFAULT_COHERENCE if args.coherence is None else args.coherence
+    s.boil = args.boil or 0.0
+
+
+def scene_problem(args: argparse.Namespace) -> str | None:
+    """What only the opened scene can say is wrong with the options (one line, exit 2)."""
+    import bpy
+
+    if args.from_camera and args.mask_collection and args.mask_collection not in bpy.data.collections:
+        return f"--mask-collection {args.mask_collection!r} is not a collection of the --open scene"
+    return None
 
 
 def open_scene(args: argparse.Namespace) -> None:
@@ -609,6 +710,10 @@ def run(args: argparse.Namespace, signals: Signals) -> int:
     except RuntimeError as e:
         say(f"error: --open {args.open!r}: Blender cannot open it ({_first_line(e)})", error=True)
         return EXIT_USAGE
+    problem = scene_problem(args)
+    if problem:
+        say(f"error: {problem}", error=True)
+        return EXIT_USAGE
     try:
         package = enable_addon().__name__
         apply_settings(args, package)
@@ -639,7 +744,10 @@ def run(args: argparse.Namespace, signals: Signals) -> int:
 
 def what_is_drawn(args: argparse.Namespace) -> str:
     """The run in words, for the first line it prints."""
-    if args.method == "clipasso":
+    if args.from_camera:
+        frames = "{}-{}".format(*args.frame_range) if args.frame_range else "the scene's range"
+        what = f"sketching the scene camera's view, frames {frames},"
+    elif args.method == "clipasso":
         what = f"sketching {args.image!r}"
     elif args.keys:
         what = "drawing " + " then ".join(f"{p!r} at frame {f}" for f, p in args.keys)
@@ -675,10 +783,8 @@ def save_all(args: argparse.Namespace, scene, obj, last, rendering, signals: Sig
 
     first, final = (int(f) for f in obj.get("clipdraw_frames", (args.start_frame, args.start_frame)))
     background = last.drawing.background if last.drawing is not None else (1, 1, 1, 1)
-    try:  # the render settings go into the .blend; without them the drawing is still worth saving
-        rendering.configure(scene, args.engine, background, args.samples)
-    except Exception as e:  # e.g. a render engine this Blender lacks
-        say(f"error: cannot set up --engine {args.engine}: {_first_line(e)}", error=True)
+    # the render settings go into the .blend (not a --from-camera scene's: it keeps its own look)
+    if not args.from_camera and not configure_renders(args, scene, rendering, background):
         code = EXIT_FAILED
     scene.frame_start, scene.frame_end = first, final
     scene.frame_set(final)
@@ -698,14 +804,40 @@ def save_all(args: argparse.Namespace, scene, obj, last, rendering, signals: Sig
         if args.render or args.animation:
             say(f"skipped --render and --animation: stopped by {signal_name(signals.signum)}", error=True)
         return code if code != EXIT_OK else signals.code  # a failed write matters more
-    if args.render and not render_still(rendering, scene, os.path.abspath(args.render), final):
+    if args.from_camera and (args.render or args.animation) and not configure_renders(args, scene, rendering,
+                                                                                        background):
         code = EXIT_FAILED
-    if args.animation:
-        done = render_frames(rendering, scene, os.path.abspath(args.animation), first, final, signals)
-        if signals.signum is not None:
-            return code if code != EXIT_OK else signals.code
-        code = code if done else EXIT_FAILED
+    with sketch_only(args, scene, rendering):
+        if args.render and not render_still(rendering, scene, os.path.abspath(args.render), final):
+            code = EXIT_FAILED
+        if args.animation:
+            done = render_frames(rendering, scene, os.path.abspath(args.animation), first, final, signals)
+            if signals.signum is not None:
+                return code if code != EXIT_OK else signals.code
+            code = code if done else EXIT_FAILED
     return code
+
+
+def configure_renders(args: argparse.Namespace, scene, rendering, background) -> bool:
+    """Flat colours on the drawing's background with --engine; False (one line said) if Blender refuses."""
+    try:
+        rendering.configure(scene, args.engine, background, args.samples)
+        return True
+    except Exception as e:  # e.g. a render engine this Blender lacks
+        say(f"error: cannot set up --engine {args.engine}: {_first_line(e)}", error=True)
+        return False
+
+
+def sketch_only(args: argparse.Namespace, scene, rendering):
+    """--from-camera: the sketched objects hidden from --render and --animation (their flags come
+    back afterwards), so the frames show the sketch through the scene's own camera."""
+    if not args.from_camera:
+        return contextlib.nullcontext()
+    import bpy
+
+    camera_shot = importlib.import_module(f"{rendering.__name__.rpartition('.')[0]}.camera_shot")
+    traced = camera_shot.chosen_objects(scene, bpy.context.view_layer, args.mask_collection or "")
+    return camera_shot.hidden_from_render(traced)
 
 
 def rescue_blend(bpy, out: str, error: BaseException) -> None:

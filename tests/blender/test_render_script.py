@@ -58,6 +58,15 @@ IMAGE = str(ROOT / "tests" / "blender" / "common.py")  # any existing file: usag
     (["--prompt", "a", "--out", "x.blend", "--init", "nowhere.json"], "--init 'nowhere.json' does not exist"),
     (["--prompt", "a", "--out", "x.blend", "--ladder", "16,32"], "ladder counts must go down"),
     (["--out", "x.blend", "--prompt-at", "one:a cat"], "--prompt-at: a keyed prompt is FRAME:PROMPT"),
+    (["--method", "clipasso", "--from-camera", "--frames", "9-3", "--out", "x.blend"],
+     "--frames: the frame range 9-3 is reversed"),
+    (["--method", "clipasso", "--from-camera", "--frames", " ", "--out", "x.blend"], "the frame range is empty"),
+    (["--method", "clipasso", "--from-camera", "--out", "x.blend"], "--from-camera needs --open FILE.blend"),
+    (["--method", "clipasso", "--from-camera", "--image", IMAGE, "--out", "x.blend"], "--image and --from-camera"),
+    (["--prompt", "a", "--coherence", "3", "--out", "x.blend"], "--coherence needs --from-camera"),
+    (["--method", "clipasso", "--from-camera", "--open", "x.blend", "--canvas", "64", "32", "--out", "y.blend"],
+     "on a square canvas"),
+    (["--method", "clipasso", "--from-camera", "--open", "x.blend", "--tidy", "--out", "y.blend"], "leave tidy out"),
 ])
 def test_bad_arguments_exit_2_with_one_line(args, message):
     proc = render_py(*args, timeout=60)
@@ -335,3 +344,36 @@ def test_bad_input_only_the_engine_sees_exits_2_like_the_cli(tmp_path, builtin_m
     errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("render.py: error")]
     assert len(errors) == 1 and "not a readable image" in errors[0] and "Traceback" not in proc.stderr
     assert not (tmp_path / "x.blend").exists()
+
+
+def test_from_camera_end_to_end_one_drawing_per_frame_and_renders_of_the_sketch(tmp_path, builtin_model):
+    """render.py --from-camera with the real engine on a tiny run: the .blend's sketch has drawings on
+    frames 1-3 with each frame's loss, and the rendered frames show the sketch, not the object."""
+    import bpy
+    from test_camera_shot import make_scene
+
+    from blender_addon import grease_pencil
+
+    make_scene()
+    scene_file = tmp_path / "scene.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(scene_file))
+    out = tmp_path / "out"
+    proc = render_py("--method", "clipasso", "--from-camera", "--frames", "1-3", "--mask-collection", "Subject",
+                     "--open", str(scene_file), "--model", "builtin", "--strokes", "4", "--seeds", "1", "--steps",
+                     "10", "--canvas", "64", "--coherence", "50", "--boil", "0.5", "--out", str(out / "shot.blend"),
+                     "--animation", str(out / "frames"), "--runner", "subprocess", "--python", builtin_model,
+                     "--threads", "1")
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "Rendering camera frame 3/3" in proc.stdout and "frame 3/3" in proc.stdout
+    assert sorted(p.name for p in (out / "frames").iterdir()) == [f"frame_{i:04d}.png" for i in (1, 2, 3)]
+    for i in (1, 2, 3):  # the red cube is hidden from these renders: only the sketch (and the blue cube) shows
+        rgb = read_png(out / "frames" / f"frame_{i:04d}.png")
+        assert not np.any((rgb[..., 0] > 150) & (rgb[..., 1] < 80) & (rgb[..., 2] < 80))
+    bpy.ops.wm.open_mainfile(filepath=str(out / "shot.blend"))
+    (sketch,) = [o for o in bpy.data.objects if "clipdraw_method" in o]
+    assert grease_pencil.frame_numbers(sketch.data) == [1, 2, 3] and sketch.parent.name == "Cam"
+    assert list(sketch["clipdraw_frame_numbers"]) == [1, 2, 3]
+    assert len(sketch["clipdraw_frame_loss"]) == 3 and all(np.isfinite(list(sketch["clipdraw_frame_loss"])))
+    request = json.loads(sketch["clipdraw_request"])
+    assert request["coherence"] == 50 and request["boil"] == 0.5 and "tidy" not in request
+    assert not bpy.data.objects["Red"].hide_render  # restored before the .blend was saved
