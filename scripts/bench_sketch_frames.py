@@ -155,8 +155,11 @@ def per_frame_table(ways: list[Way]) -> None:
         print(f"| {i + 1} | {cells} |")
 
 
-def summary(ways: list[Way], edge_motion: float, reference: float, cold: Way | None, shot: motion.Motion) -> None:
-    rigid = shot.pulse == 0  # the exact carry exists for a rigid motion only
+def summary(ways: list[Way], edge_motion: float, reference: float, cold: Way | None,
+            shot: motion.Motion | None) -> None:
+    """``shot``: the lab's motion, whose exact carry gives the flicker with the motion removed
+    (None for a shot without one, e.g. a camera render: that column is n/a)."""
+    rigid = shot is not None and shot.pulse == 0  # the exact carry exists for a rigid motion only
     print("\n| way | mean chamfer px | flicker (MAD /255) | flicker, motion removed | control-point motion px/frame | "
           "shape change px/frame | steps frame 1 | steps later frames (mean) | s/frame later (mean) | total s |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
@@ -214,6 +217,50 @@ def shared_first_frame(ways: list[Way], frames: list[str], targets: list[torch.T
     return first
 
 
+def make_ways(base: dict, wanted: list[str], coherence: str = "100", plain: str = "1") -> list[Way]:
+    """The ways to compare, from a base request (the sequence's settings): of warm, coherent, plain, cold."""
+    ways: list[Way] = []
+    if "warm" in wanted:
+        ways.append(Way("warm", {**base, "coherence": 0}))
+    if "coherent" in wanted:
+        ways += [Way(f"warm+coherence {w}", {**base, "coherence": float(w)}) for w in coherence.split(",")]
+    if "plain" in wanted:
+        ways += [Way(f"warm+plain {w}", {**base, "coherence": float(w)}, plain=True) for w in plain.split(",")]
+    if "cold" in wanted:
+        ways.append(Way("cold", {**base, "warm": False}))
+    return ways
+
+
+def sketch_ways(ways: list[Way], frames: list[str], targets: list[torch.Tensor], encoder, folder: Path,
+                save_to: Path | None = None, reuse: Path | None = None) -> None:
+    """Every way on the frames: the cold first frame sketched once and shared, then frames 2 to N."""
+    first = shared_first_frame(ways, frames, targets, encoder, reuse)
+    start = folder / "first.json"
+    first.drawings[0].save(start)
+    for way in ways:
+        if reuse and load(way, reuse, targets):
+            print(f"{way.name}: loaded from {folder_of(way, reuse)}", flush=True)
+            continue
+        print(f"{way.name}: frames 2 to {len(frames)}", flush=True)
+        if way.request.get("warm", True):
+            way.request = {**{k: v for k, v in way.request.items() if k != "strokes"}, "init": str(start)}
+        run(way, frames[1:], targets[1:], encoder)
+        for name in ("drawings", "seconds", "chamfer", "images"):
+            setattr(way, name, getattr(first, name) + getattr(way, name))
+        if save_to:
+            save(way, save_to)
+
+
+def report(ways: list[Way], edge: float, targets: list[torch.Tensor], shot: motion.Motion | None,
+           strip_path: Path | None) -> None:
+    """The per-frame table, the summary against the cold runs, and the strip when asked for."""
+    per_frame_table(ways)
+    cold = next((w for w in ways if w.name == "cold"), None)
+    summary(ways, edge, target_flicker(targets), cold, shot)
+    if strip_path:
+        strip(ways, targets, strip_path)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--frames", type=int, default=24)
@@ -242,40 +289,13 @@ def main() -> None:
     encoder = load_builtin_encoder("cpu")
     base = {"method": "clipasso", "model": "builtin", "offline": True, "canvas": args.canvas, "strokes": args.strokes,
             "steps": args.steps, "seeds": args.seeds, "snapshot_every": 0, "threads": args.threads}
-    ways: list[Way] = []
-    wanted = args.ways.split(",")
-    if "warm" in wanted:
-        ways.append(Way("warm", {**base, "coherence": 0}))
-    if "coherent" in wanted:
-        ways += [Way(f"warm+coherence {w}", {**base, "coherence": float(w)}) for w in args.coherence.split(",")]
-    if "plain" in wanted:
-        ways += [Way(f"warm+plain {w}", {**base, "coherence": float(w)}, plain=True) for w in args.plain.split(",")]
-    if "cold" in wanted:
-        ways.append(Way("cold", {**base, "warm": False}))
+    ways = make_ways(base, args.ways.split(","), args.coherence, args.plain)
     reuse = args.save if args.reuse and args.save else None
-    first = shared_first_frame(ways, frames, targets, encoder, reuse)
-    start = folder / "first.json"
-    first.drawings[0].save(start)
-    for way in ways:
-        if reuse and load(way, reuse, targets):
-            print(f"{way.name}: loaded from {folder_of(way, reuse)}", flush=True)
-            continue
-        print(f"{way.name}: frames 2 to {args.frames}", flush=True)
-        if way.request.get("warm", True):
-            way.request = {**{k: v for k, v in way.request.items() if k != "strokes"}, "init": str(start)}
-        run(way, frames[1:], targets[1:], encoder)
-        for name in ("drawings", "seconds", "chamfer", "images"):
-            setattr(way, name, getattr(first, name) + getattr(way, name))
-        if args.save:
-            save(way, args.save)
+    sketch_ways(ways, frames, targets, encoder, folder, args.save, reuse)
     print(f"\nCPU: {cpu_description()}; load average now {load_average():.1f}; {args.shape}, pulse {args.pulse}, "
           f"{args.frames} frames, "
           f"canvas {args.canvas}, {args.strokes} strokes, seeds {args.seeds}, steps cap {args.steps}\n")
-    per_frame_table(ways)
-    cold = next((w for w in ways if w.name == "cold"), None)
-    summary(ways, edge, target_flicker(targets), cold, shot)
-    if args.strip:
-        strip(ways, targets, args.strip)
+    report(ways, edge, targets, shot, args.strip)
 
 
 if __name__ == "__main__":
