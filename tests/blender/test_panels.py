@@ -164,3 +164,29 @@ def test_settings_that_others_override_are_greyed_out(addon):
     assert props(draw(panels.CLIPDRAW_PT_main))[:3] == ["method", "prompt", "negative"]  # shown, greyed out
     log = draw(panels.CLIPDRAW_PT_animation)
     assert "Keyed prompts place the drawings on their frames" in labels(log)
+
+
+def test_the_camera_source_shows_its_frames_objects_and_sequence_settings(addon):
+    settings = bpy.context.scene.clipdraw
+    settings.method, settings.source_image.source = "SKETCH", "CAMERA"
+    log = draw(panels.CLIPDRAW_PT_main)
+    assert props(log) == ["method", "source", "use_scene_range", "mask_collection", "render_engine", "coherence",
+                          "boil"]
+    assert "Frames 1-250" in labels(log) and "The scene has no camera" in labels(log)
+    settings.source_image.use_scene_range = False
+    settings.source_image.frame_start, settings.source_image.frame_end = 10, 5
+    log = draw(panels.CLIPDRAW_PT_main)
+    assert props(log)[2:5] == ["use_scene_range", "frame_start", "frame_end"]
+    assert "The end is before the start" in labels(log)
+    output = draw(panels.CLIPDRAW_PT_output)
+    assert "placement" not in props(output) and "camera_distance" in props(output)
+    assert "sketch_tidy" in panels.settings_unused(settings)  # a sequence keeps its strokes
+    shot = types.SimpleNamespace(rendered=[1], total=4, status_line=lambda: "Rendering camera frame 2/4")
+    session.set_rendering(shot)
+    try:
+        log = draw(panels.CLIPDRAW_PT_main)
+        assert ops(log) == ["clipdraw.cancel"]
+        (progress,) = [k for name, _, k in log if name == "progress"]
+        assert progress["factor"] == 0.25 and progress["text"] == "Rendering camera frame 2/4"
+    finally:
+        session.set_rendering(None)
