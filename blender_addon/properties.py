@@ -48,8 +48,8 @@ IMAGE_SOURCES = [
     ("FILE", "File", "An image file on disk, read by the engine as it is"),
 ]
 SOURCE_IMAGE_SOURCES = IMAGE_SOURCES + [
-    ("CAMERA", "Camera", "What the scene camera sees, frame by frame: a sketch animation (one drawing per frame, "
-                         "each starting from the last one's strokes), the mask rendered from the chosen objects"),
+    ("CAMERA", "Camera", ("What the scene camera sees, frame by frame: a sketch animation (one drawing per frame, "
+                          "each starting from the last one's strokes), the mask rendered from the chosen objects")),
 ]
 CAMERA_ENGINES = [
     ("WORKBENCH", "Workbench", "Fast flat render of the camera's view (the scene's Workbench shading)"),

@@ -17,6 +17,7 @@ outline corners between frames, in canvas px. Every number is a claim about this
 from __future__ import annotations
 
 import argparse
+import itertools
 import math
 import sys
 import tempfile
@@ -27,19 +28,21 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
 
-import torch  # noqa: E402
-import torch._dynamo  # noqa: E402, F401  (loads triton's native library before Blender's: the other order crashes)
-import bpy  # noqa: E402, I001  (Blender as a Python module, in the project's .venv)
-from bench_sketch_frames import make_ways, report, sketch_ways  # noqa: E402
-from bpy_extras.object_utils import world_to_camera_view  # noqa: E402
-from mathutils import Matrix, Vector  # noqa: E402
+import torch
+import torch._dynamo
 
-from blender_addon import camera_shot, image_inputs, rendering  # noqa: E402
-from synth_core.builtin import load_builtin_encoder  # noqa: E402
-from synth_core.images import fit_square, load_image  # noqa: E402
-from synth_core.lab import motion  # noqa: E402
-from synth_core.lab.machine import cpu_description, load_average  # noqa: E402
-from synth_core.letterbox import fit_square_rect  # noqa: E402
+# isort: split
+import bpy  # Blender as a Python module, in the project's .venv (imported after torch, see above)
+from bench_sketch_frames import make_ways, report, sketch_ways
+from bpy_extras.object_utils import world_to_camera_view
+from mathutils import Matrix, Vector
+
+from blender_addon import camera_shot, image_inputs, rendering
+from synth_core.builtin import load_builtin_encoder
+from synth_core.images import fit_square, load_image
+from synth_core.lab import motion
+from synth_core.lab.machine import cpu_description, load_average
+from synth_core.letterbox import fit_square_rect
 
 RADIUS, DEPTH = 1.1, 0.3  # the star's outer radius and thickness, scene units (the view is 7.2 wide)
 
@@ -117,7 +120,7 @@ def edge_motion(scene: bpy.types.Scene, star: bpy.types.Object, frames: tuple[in
                 canvas: int) -> float:
     """The object's own motion: mean displacement of its projected outline corners per frame, px."""
     pts = [outline_px(scene, star, f, size, canvas) for f in frames]
-    return float(np.mean([np.linalg.norm(b - a, axis=1).mean() for a, b in zip(pts, pts[1:])]))
+    return float(np.mean([np.linalg.norm(b - a, axis=1).mean() for a, b in itertools.pairwise(pts)]))
 
 
 def render_shot(scene: bpy.types.Scene, frames: int, canvas: int) -> camera_shot.CameraShot:

@@ -16,11 +16,19 @@ from types import SimpleNamespace
 import bpy
 import numpy as np
 import pytest
+from fake_engine import fake_sequence_run_job
 from mathutils import Matrix
 
-from fake_engine import fake_sequence_run_job
-
-from blender_addon import camera_shot, engine_path, grease_pencil, image_inputs, launch, preferences, properties, session
+from blender_addon import (
+    camera_shot,
+    engine_path,
+    grease_pencil,
+    image_inputs,
+    launch,
+    preferences,
+    properties,
+    session,
+)
 from synth_core import request as rules
 
 CANVAS = 64
@@ -105,7 +113,7 @@ def render_all(scene, collection: str = "Subject", engine: str = "WORKBENCH") ->
 
 
 def test_the_mask_is_the_chosen_objects_projection_and_every_setting_is_restored(tmp_path):
-    scene, red = make_scene()
+    scene, _ = make_scene()
     scene.render.engine = 'CYCLES'  # the user's own settings, which the shot must give back
     scene.render.film_transparent = True
     scene.render.image_settings.file_format = 'OPEN_EXR'
