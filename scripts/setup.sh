@@ -21,7 +21,7 @@ PYTHON="${PYTHON:-python3.11}"
 command -v "$PYTHON" >/dev/null || PYTHON=python3
 "$PYTHON" -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is needed (bpy wheels exist only for it)"'
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
-if ! .venv/bin/python -c 'import importlib.metadata as m; m.version("clipdraw-blender"); import torch, torchvision, open_clip, bpy, pytest' >/dev/null 2>&1; then
+if ! .venv/bin/python -c 'import importlib.metadata as m; m.version("clipdraw-blender"); import torch, torchvision, open_clip, bpy, pytest, xdist' >/dev/null 2>&1; then
   echo "setup: installing Python packages into .venv (torch is large: this takes a few minutes)"
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q -e ".[blender,dev]"
