@@ -113,11 +113,12 @@ def main() -> int:
             rows += [stages, singles]
             print(f"{shape}: ladder {seconds:.1f} s; " + ", ".join(
                 f"{n}: {ladder_fid[n][-1]:.2f}/{alone_fid[n][-1]:.2f} px" for n in levels), file=sys.stderr, flush=True)
-    level_steps = parse_request({**base, "image": "x", "ladder": levels, **(
-        {} if args.level_steps is None else {"level_steps": args.level_steps})}).level_steps_or_default
+    req = parse_request({**base, "image": "x", "ladder": levels, **(
+        {} if args.level_steps is None else {"level_steps": args.level_steps})})
+    level_steps = ", ".join(str(req.rung_steps(i)) for i in range(1, len(levels)))
     print(f"\nCPU: {cpu_description()}, load average {load_average():.1f}; torch {torch.__version__} on "
           f"{args.threads} threads; CLIPasso, built-in model, {args.seeds} seeds, {args.canvas} px, {args.steps} steps "
-          f"(ladder: {level_steps} fine-tuning steps per later level), {len(SHAPES)} pictures\n")
+          f"(ladder: at most {level_steps} fine-tuning steps at the later levels), {len(SHAPES)} pictures\n")
     print("| strokes | ladder chamfer (px, mean) | independent (px, mean) | ladder / independent | target |")
     print("|---|---|---|---|---|")
     worst = 0.0

@@ -278,11 +278,12 @@ class Clipasso:
         n = self.strokes.topology.num_strokes
         return self.continues.locked_mask() if self.continues is not None else torch.zeros(n, dtype=torch.bool)
 
-    def restart(self, kept: torch.Tensor, steps: int) -> "Clipasso":
-        """The best seed continuing from its strokes ``kept`` [N] (bool); it keeps its augmentation stream."""
+    def restart(self, kept: torch.Tensor, steps: int, plateau: tuple[int, float] | None = None) -> "Clipasso":
+        """The best seed continuing from its strokes ``kept`` [N] (bool); it keeps its augmentation stream
+        and stops early on ``plateau`` (``ClipassoConfig.plateau``) when given."""
         b = self.best_seed
         cfg = replace(self.cfg, strokes=int(kept.sum()), steps=steps, seeds=1, seed=self.seeds[b],
-                      saliency_init=False)
+                      saliency_init=False, plateau=plateau)
         continues = self.continues.keep(kept) if self.continues is not None else None
         return Clipasso(cfg, self.encoder, self.target, self.mask, self.meta, init=self.tidy_strokes().keep(kept),
                         continues=continues)

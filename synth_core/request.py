@@ -146,9 +146,16 @@ class JobRequest:
             return False
         return self.tidy if self.tidy is not None else METHOD_DEFAULTS[self.method].tidy
 
-    @property
-    def level_steps_or_default(self) -> int:
-        return self.level_steps if self.level_steps is not None else max(20, self.steps // 4)
+    def rung_steps(self, i: int) -> int:
+        """At most this many fine-tuning steps for rung ``i`` >= 1 of a ladder: ``level_steps``, else
+        for CLIPasso (which stops a rung on a plateau of its evaluation loss) ``steps`` x the share of
+        the first rung's strokes removed so far, since the fewer strokes are left the further each must
+        move to cover what the removed ones drew (measured: docs/methods.md); else a quarter of ``steps``."""
+        if self.level_steps is not None:
+            return self.level_steps
+        if self.method == "clipasso":
+            return max(20, round(self.steps * (1 - self.ladder[i] / self.ladder[0])))
+        return max(20, self.steps // 4)
 
     @property
     def total_steps(self) -> int:
@@ -157,7 +164,7 @@ class JobRequest:
         if self.frames:
             return self.steps * len(self.frames)
         if self.ladder:
-            return self.steps + (len(self.ladder) - 1) * self.level_steps_or_default
+            return self.steps + sum(self.rung_steps(i) for i in range(1, len(self.ladder)))
         return self.steps * max(1, len(self.keyed_prompts))
 
 

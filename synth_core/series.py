@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 from typing import Callable, Generator, Iterator
 
+from .clipasso import Clipasso
 from .engine import optimise
 from .errors import BadRequest
 from .events import Done, Event, Progress, Snapshot, Stage
@@ -24,6 +25,7 @@ from .request import JobRequest
 from .tidy import Tidyable, contributions, weakest
 
 Frames = Callable[[int], int]  # a stage's step -> timeline frame
+RUNG_PLATEAU = (2, 0.1)  # a CLIPasso rung stops when its best evaluation gained < 10 % over 2 evaluations
 
 
 class _Clock:
@@ -67,8 +69,8 @@ def ladder(method: Tidyable, req: JobRequest, should_stop: Callable[[], bool] | 
     done = yield from clock.stage(method, req.steps, req.snapshot_every, should_stop)
     for i, count in enumerate(levels):
         if i:
-            method = fewer(method, count, req.level_steps_or_default)
-            done = yield from clock.stage(method, req.level_steps_or_default, req.snapshot_every, should_stop)
+            method = fewer(method, count, req.rung_steps(i))
+            done = yield from clock.stage(method, req.rung_steps(i), req.snapshot_every, should_stop)
         if done.cancelled:
             break
         yield Stage(i, len(levels), done.step, done.picture, f"{count} strokes")
@@ -76,10 +78,15 @@ def ladder(method: Tidyable, req: JobRequest, should_stop: Callable[[], bool] | 
 
 
 def fewer(method: Tidyable, count: int, steps: int) -> Tidyable:
-    """The method restarted from its ``count`` most useful strokes (locked ones always kept)."""
+    """The method restarted from its ``count`` most useful strokes (locked ones always kept).
+
+    A CLIPasso rung starts near its answer, like a warm frame of a sequence, so it stops on a plateau
+    of its evaluation loss (``RUNG_PLATEAU``) and ``steps`` is only its cap."""
     strokes = method.tidy_strokes()
     n = strokes.topology.num_strokes
     drop = weakest(contributions(method, strokes), n - count, 1, method.locked_strokes())
+    if isinstance(method, Clipasso):
+        return method.restart(~drop, steps, plateau=RUNG_PLATEAU)
     return method.restart(~drop, steps)
 
 

@@ -40,6 +40,28 @@ def test_a_ladder_gives_one_stage_per_level_and_counts_steps_over_the_run(encode
     assert snaps == sorted(set(snaps))  # no step shown twice across levels
 
 
+def test_rung_steps_grow_as_the_strokes_left_shrink_for_clipasso_only():
+    sketch = parse_request({"method": "clipasso", "image": "x.png", "ladder": [32, 16, 8, 4], "steps": 100})
+    assert [sketch.rung_steps(i) for i in (1, 2, 3)] == [50, 75, 88] and sketch.total_steps == 313
+    draw = parse_request({"prompt": "x", "ladder": [32, 16, 8, 4], "steps": 100})
+    assert [draw.rung_steps(i) for i in (1, 2, 3)] == [25, 25, 25]
+    given = parse_request({"method": "clipasso", "image": "x.png", "ladder": [8, 4], "steps": 100, "level_steps": 7})
+    assert given.rung_steps(1) == 7
+
+
+def test_a_clipasso_rung_stops_on_a_plateau_before_its_cap(encoder, tmp_path):
+    from PIL import Image
+
+    img = np.full((96, 96, 3), 255, np.uint8)
+    img[30:66, 30:33] = img[30:66, 63:66] = img[30:33, 30:66] = img[63:66, 30:66] = 0
+    Image.fromarray(img).save(tmp_path / "square.png")
+    events = run({"method": "clipasso", "image": str(tmp_path / "square.png"), "ladder": [8, 4], "steps": 40,
+                  "level_steps": 400, "seeds": 1}, encoder)
+    stages = [e for e in events if isinstance(e, Stage)]
+    assert [len(s.picture) for s in stages] == [8, 4]
+    assert stages[0].step <= 40 and stages[1].step - stages[0].step < 400  # the rung settled and stopped
+
+
 def test_each_level_keeps_the_strokes_that_help_most(encoder):
     cfg = ClipDrawConfig(strokes=10, steps=30, width=64, height=64, seed=4)
     method = ClipDraw(cfg, encoder, "a blue square")

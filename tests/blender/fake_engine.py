@@ -94,7 +94,7 @@ def _ladder(req: jobs.JobRequest, should_stop, delay: float):
     offset = 0
     done = None
     for i, count in enumerate(req.ladder):
-        steps = req.steps if i == 0 else req.level_steps_or_default
+        steps = req.steps if i == 0 else req.rung_steps(i)
         for ev in optimise(FakeMethod(count, req.canvas[0], req.canvas[1], delay), steps, req.snapshot_every,
                            should_stop):
             if isinstance(ev, Done):
