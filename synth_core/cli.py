@@ -64,7 +64,8 @@ def _continue_options(p: argparse.ArgumentParser) -> None:
                    help="an abstraction ladder, e.g. 64,32,16,8,4: one run, then each level by removing the "
                         "strokes that help least and fine-tuning; one SVG/PNG per level")
     g.add_argument("--level-steps", type=int, default=None, metavar="N",
-                   help="fine-tuning steps of each later level (default a quarter of --steps, at least 20)")
+                   help="at most this many fine-tuning steps per later level (default: clipasso --steps x the share "
+                        "of strokes removed, stopping on a plateau; otherwise a quarter of --steps, at least 20)")
 
 
 def _run_options(p: argparse.ArgumentParser, strokes: int, steps: int, augs: str) -> None:

@@ -83,7 +83,7 @@ class JobRequest:
     lock: tuple[int, ...] = ()  # strokes of ``init`` that never change
     add: int = 0  # new strokes drawn after ``init``'s (with ``init``, instead of ``strokes``)
     ladder: tuple[int, ...] = ()  # stroke counts of an abstraction ladder, e.g. (64, 32, 16, 8, 4)
-    level_steps: int | None = None  # fine-tuning steps of each later rung; None: a quarter of ``steps``, >= 20
+    level_steps: int | None = None  # at most this many fine-tuning steps per later rung; None: ``rung_steps``
     keyed_prompts: tuple[tuple[int, str], ...] = ()  # (frame, prompt): each stretch morphs from the last
     frames: tuple[str, ...] = ()  # CLIPasso: a picture sequence, sketched frame by frame (instead of ``image``)
     frame_numbers: tuple[int, ...] = ()  # the scene frame of each picture (with ``frames``: 1 ... N when not given)
