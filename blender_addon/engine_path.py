@@ -81,7 +81,20 @@ def in_process_problem() -> str | None:
 
 def load_run_job():
     """``synth_core.jobs.run_job``, imported lazily (this is where torch gets imported)."""
+    keep_triton_out()
     return import_engine("jobs").run_job
+
+
+def keep_triton_out() -> None:
+    """In Blender's process, torch must not import triton: the engine never compiles kernels.
+
+    Blender rendering with software OpenGL (Mesa's llvmpipe: headless machines, VMs) holds Mesa's
+    LLVM, and triton's native library brings another: importing it there segfaults (measured with
+    bpy 4.5 and torch 2.14: any first render, then the built-in model's meta-device build, which
+    imports torch._dynamo and so triton). With ``None`` in ``sys.modules`` torch finds triton absent.
+    Nothing changes when triton is already imported (then the two already live together).
+    """
+    sys.modules.setdefault("triton", None)
 
 
 def venv_python(venv_dir: str | os.PathLike) -> Path:

@@ -697,6 +697,49 @@ class Signals:
         return self.code
 
 
+EGL_PROBE = "EGL Error (0x3009)"  # Mesa turning down an OpenGL version Blender asks for first
+
+
+def start_gpu_quietly(bpy) -> None:
+    """Make Blender's GPU context with a 4 px render of a throwaway scene, stderr caught meanwhile.
+
+    The first render in background mode probes OpenGL versions through EGL, and Mesa answers the
+    ones it lacks with three "EGL Error (0x3009)" lines on stderr: harmless, but in a render log
+    they read as failures. Every other line caught is passed on; nothing of the scene stays.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as caught:
+        os.dup2(caught.fileno(), 2)
+        try:
+            _probe_render(bpy)
+        except Exception:  # no GPU at all: the real render says so in its own words
+            pass
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        caught.seek(0)
+        rest = [line for line in caught.read().decode(errors="replace").splitlines(True) if EGL_PROBE not in line]
+    sys.stderr.write("".join(rest))
+    sys.stderr.flush()
+
+
+def _probe_render(bpy) -> None:
+    scene = bpy.data.scenes.new("CLIPDraw GPU probe")
+    camera = bpy.data.cameras.new("CLIPDraw GPU probe")
+    obj = bpy.data.objects.new("CLIPDraw GPU probe", camera)
+    try:
+        scene.collection.objects.link(obj)
+        scene.camera = obj
+        scene.render.engine = 'BLENDER_WORKBENCH'
+        scene.render.resolution_x = scene.render.resolution_y = 4
+        bpy.ops.render.render(scene=scene.name)
+    finally:
+        bpy.data.objects.remove(obj)
+        bpy.data.cameras.remove(camera)
+        bpy.data.scenes.remove(scene)
+
+
 def say(text: str, error: bool = False) -> None:
     print(f"render.py: {text}", file=sys.stderr if error else sys.stdout, flush=True)
 
@@ -722,6 +765,8 @@ def run(args: argparse.Namespace, signals: Signals) -> int:
         return EXIT_FAILED
     session = importlib.import_module(f"{package}.session")
     operators = importlib.import_module(f"{package}.operators")
+    if args.render or args.animation or args.from_camera:
+        start_gpu_quietly(bpy)
     stopped = signals.stopped("before the drawing started")
     if stopped is not None:
         return stopped
