@@ -29,7 +29,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
 
 import torch
-import torch._dynamo
+import torch._dynamo  # triton (imported by dynamo) must load before Blender's software OpenGL: see
+                      # blender_addon.engine_path.keep_triton_out
 
 # isort: split
 import bpy  # Blender as a Python module, in the project's .venv (imported after torch, see above)
@@ -116,11 +117,28 @@ def outline_px(scene: bpy.types.Scene, star: bpy.types.Object, frame: int, size:
     return np.array(pts)
 
 
-def edge_motion(scene: bpy.types.Scene, star: bpy.types.Object, frames: tuple[int, ...], size: int,
-                canvas: int) -> float:
-    """The object's own motion: mean displacement of its projected outline corners per frame, px."""
-    pts = [outline_px(scene, star, f, size, canvas) for f in frames]
-    return float(np.mean([np.linalg.norm(b - a, axis=1).mean() for a, b in itertools.pairwise(pts)]))
+def similarity(a: np.ndarray, b: np.ndarray) -> tuple[complex, np.ndarray, np.ndarray]:
+    """The least-squares rotation + uniform scale (as one complex factor) and translation taking points
+    ``a`` [N, 2] to ``b``: b ~ cb + k (a - ca); returns (k, ca, cb)."""
+    ca, cb = a.mean(0), b.mean(0)
+    za, zb = (a - ca) @ np.array([1, 1j]), (b - cb) @ np.array([1, 1j])
+    return complex(np.vdot(za, zb) / np.vdot(za, za)), ca, cb
+
+
+def carry_by_outlines(outlines: list[np.ndarray]):
+    """The object's own motion from frame i to i + 1 as the best similarity between its projected
+    outlines (exact for motion in the picture plane; the residual says how far the out-of-plane turn
+    and perspective are from it), and that residual in px."""
+    fits = [similarity(a, b) for a, b in itertools.pairwise(outlines)]
+
+    def apply(points: np.ndarray, i: int) -> np.ndarray:
+        k, ca, cb = fits[i]
+        z = (points - ca) @ np.array([1, 1j]) * k
+        return np.stack([z.real, z.imag], 1) + cb
+
+    residual = float(np.mean([np.linalg.norm(apply(a, i) - b, axis=1).mean()
+                              for i, (a, b) in enumerate(itertools.pairwise(outlines))]))
+    return apply, residual
 
 
 def render_shot(scene: bpy.types.Scene, frames: int, canvas: int) -> camera_shot.CameraShot:
@@ -144,6 +162,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1: two threads on two shared cores stall)")
     ap.add_argument("--strip", type=Path, default=None, help="write a PNG strip of every 4th frame")
     ap.add_argument("--save", type=Path, default=None, help="keep every way's frames as JSON drawings here")
+    ap.add_argument("--reuse", action="store_true", help="load the ways already saved in --save instead of running them")
     args = ap.parse_args()
     if args.frames < 2:
         ap.error("--frames must be at least 2: a sequence is compared frame to frame")
@@ -154,16 +173,22 @@ def main() -> None:
     shot = render_shot(scene, args.frames, args.canvas)
     frames = shot.paths
     targets = [fit_square(load_image(p), args.canvas)[0] for p in frames]
-    edge = edge_motion(scene, star, shot.spec.frames, args.canvas, args.canvas)
+    outlines = [outline_px(scene, star, f, args.canvas, args.canvas) for f in shot.spec.frames]
+    edge = float(np.mean([np.linalg.norm(b - a, axis=1).mean() for a, b in itertools.pairwise(outlines)]))
+    carry, residual = carry_by_outlines(outlines)
     encoder = load_builtin_encoder("cpu")
     base = {"method": "clipasso", "model": "builtin", "offline": True, "canvas": args.canvas, "strokes": args.strokes,
             "steps": args.steps, "seeds": args.seeds, "snapshot_every": 0, "threads": args.threads}
     ways = make_ways(base, args.ways.split(","), args.coherence)
-    sketch_ways(ways, frames, targets, encoder, Path(tempfile.mkdtemp(prefix="bench_camera_sketch-")), args.save)
+    reuse = args.save if args.reuse and args.save else None
+    sketch_ways(ways, frames, targets, encoder, Path(tempfile.mkdtemp(prefix="bench_camera_sketch-")), args.save,
+                reuse)
     print(f"\nCPU: {cpu_description()}; load average now {load_average():.1f}; Blender {bpy.app.version_string} "
           f"camera render (Workbench) of a moving, turning star, {args.frames} frames, canvas {args.canvas}, "
           f"{args.strokes} strokes, seeds {args.seeds}, steps cap {args.steps}\n")
-    report(ways, edge, targets, None, args.strip)
+    print(f"the object's motion is carried frame to frame by the best 2D similarity of its projected outline "
+          f"(residual {residual:.2f} px per corner)")
+    report(ways, edge, targets, carry, args.strip)
     shot.discard()
 
 

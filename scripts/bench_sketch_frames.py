@@ -31,6 +31,7 @@ import json
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,6 +49,9 @@ from synth_core.lab import motion  # noqa: E402
 from synth_core.lab.evaluate import drawing_rgb, edge_chamfer  # noqa: E402
 from synth_core.lab.machine import cpu_description, load_average  # noqa: E402
 from synth_core.sequence import WarmFrame, motion_px, shape_px  # noqa: E402
+
+
+Carry = Callable[[np.ndarray, int], np.ndarray]  # points (px) at frame i -> where the object takes them at i + 1
 
 
 @dataclass
@@ -68,13 +72,12 @@ class Way:
         """Mean absolute difference between consecutive sketches, grey levels of 255."""
         return float(np.mean([(a - b).abs().mean() * 255 for a, b in zip(self.images, self.images[1:])]))
 
-    def carried_flicker(self, shot: motion.Motion) -> float:
-        """The same difference after moving each sketch with the object to the next frame (the exact rotation
-        and translation of the shot): what is left is the sketch's own flicker, not the object's motion."""
+    def carried_flicker(self, carry: Carry) -> float:
+        """The same difference after moving each sketch with the object to the next frame (``carry``: the
+        object's own motion): what is left is the sketch's own flicker, not the object's motion."""
         diffs = []
         for i, (a, b) in enumerate(zip(self.drawings, self.drawings[1:])):
-            moved = Drawing(a.width, a.height, motion.carry(a.points, shot, i, i + 1, a.width), a.segments, a.widths,
-                            a.rgba, a.background)
+            moved = Drawing(a.width, a.height, carry(a.points, i), a.segments, a.widths, a.rgba, a.background)
             diffs.append(float((drawing_rgb(moved)[0] - self.images[i + 1]).abs().mean() * 255))
         return float(np.mean(diffs))
 
@@ -155,16 +158,14 @@ def per_frame_table(ways: list[Way]) -> None:
         print(f"| {i + 1} | {cells} |")
 
 
-def summary(ways: list[Way], edge_motion: float, reference: float, cold: Way | None,
-            shot: motion.Motion | None) -> None:
-    """``shot``: the lab's motion, whose exact carry gives the flicker with the motion removed
-    (None for a shot without one, e.g. a camera render: that column is n/a)."""
-    rigid = shot is not None and shot.pulse == 0  # the exact carry exists for a rigid motion only
+def summary(ways: list[Way], edge_motion: float, reference: float, cold: Way | None, carry: Carry | None) -> None:
+    """``carry``: the object's own motion, which gives the flicker with the motion removed (None for a
+    shape that deforms: that column is n/a)."""
     print("\n| way | mean chamfer px | flicker (MAD /255) | flicker, motion removed | control-point motion px/frame | "
           "shape change px/frame | steps frame 1 | steps later frames (mean) | s/frame later (mean) | total s |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for w in ways:
-        carried = f"{w.carried_flicker(shot):.2f}" if rigid else "n/a"
+        carried = f"{w.carried_flicker(carry):.2f}" if carry else "n/a"
         print(f"| {w.name} | {np.mean(w.chamfer):.3f} | {w.flicker():.2f} | {carried} | {w.motion():.2f} | "
               f"{w.shape():.2f} | {w.steps[0]} | {np.mean(w.steps[1:]):.0f} | {np.mean(w.seconds[1:]):.2f} | "
               f"{sum(w.seconds):.0f} |")
@@ -174,7 +175,7 @@ def summary(ways: list[Way], edge_motion: float, reference: float, cold: Way | N
     for w in ways:
         if w is cold:
             continue
-        carried = f"{w.carried_flicker(shot) / cold.carried_flicker(shot):.2f}x" if rigid else "n/a"
+        carried = f"{w.carried_flicker(carry) / cold.carried_flicker(carry):.2f}x" if carry else "n/a"
         print(f"{w.name} vs cold: flicker {w.flicker() / cold.flicker():.2f}x, with the motion removed "
               f"{carried} (target <= 0.33), mean chamfer "
               f"{np.mean(w.chamfer) / np.mean(cold.chamfer):.2f}x (target <= 1.10), later frames' steps "
@@ -251,12 +252,12 @@ def sketch_ways(ways: list[Way], frames: list[str], targets: list[torch.Tensor],
             save(way, save_to)
 
 
-def report(ways: list[Way], edge: float, targets: list[torch.Tensor], shot: motion.Motion | None,
+def report(ways: list[Way], edge: float, targets: list[torch.Tensor], carry: Carry | None,
            strip_path: Path | None) -> None:
     """The per-frame table, the summary against the cold runs, and the strip when asked for."""
     per_frame_table(ways)
     cold = next((w for w in ways if w.name == "cold"), None)
-    summary(ways, edge, target_flicker(targets), cold, shot)
+    summary(ways, edge, target_flicker(targets), cold, carry)
     if strip_path:
         strip(ways, targets, strip_path)
 
@@ -295,7 +296,9 @@ def main() -> None:
     print(f"\nCPU: {cpu_description()}; load average now {load_average():.1f}; {args.shape}, pulse {args.pulse}, "
           f"{args.frames} frames, "
           f"canvas {args.canvas}, {args.strokes} strokes, seeds {args.seeds}, steps cap {args.steps}\n")
-    report(ways, edge, targets, shot, args.strip)
+    rigid = shot.pulse == 0  # the exact carry exists for a rigid motion only
+    carry = (lambda points, i: motion.carry(points, shot, i, i + 1, args.canvas)) if rigid else None
+    report(ways, edge, targets, carry, args.strip)
 
 
 if __name__ == "__main__":
