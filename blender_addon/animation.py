@@ -118,3 +118,12 @@ def show_frames(scene: bpy.types.Scene, first: int, last: int) -> None:
     scene.frame_end = max(scene.frame_end, last)
     scene.use_preview_range = True
     scene.frame_preview_start, scene.frame_preview_end = first, last
+
+
+def key_visibility(obj: bpy.types.Object, shown: dict[int, bool]) -> None:
+    """Key the object shown or hidden (viewport and render) on each frame of ``shown``: booleans
+    hold until the next key, so the object appears and disappears exactly on those frames."""
+    for frame, visible in sorted(shown.items()):
+        obj.hide_viewport = obj.hide_render = not visible
+        obj.keyframe_insert("hide_viewport", frame=frame)
+        obj.keyframe_insert("hide_render", frame=frame)

@@ -172,6 +172,7 @@ class ResultWriter:
         self._frames: list[int] = []  # scene frame of each kept snapshot
         self.levels: list[bpy.types.Object] = []  # a curve ladder's level objects
         self._frame_loss: dict[int, float] = {}  # FRAMES: each finished frame's evaluation loss
+        self._drawn: dict[int, bool] = {}  # FRAMES: whether each finished frame's drawing has strokes
         self.finished = False
         self.notes: list[str] = []  # warnings for the user (the session reports them)
 
@@ -292,6 +293,7 @@ class ResultWriter:
         if self.spec.stages == "FRAMES" and stage.frame is not None:
             obj = self.add(drawing, stage.step, frame=stage.frame, kept=True)
             self._record_frame(obj, stage.frame, drawing)
+            self._drawn[int(stage.frame)] = len(drawing) > 0
             return obj
         strokes = map_strokes(drawing, self.spec.plane)
         obj = self._ensure_object(drawing, strokes)
@@ -397,9 +399,21 @@ class ResultWriter:
             return
         self.finished = True
         self._output.close(obj, self.frames)
+        self._hide_lost_blank_frames(obj)
         timeline = self.spec.keyframes or self.spec.stages in ON_FRAMES
         if obj is not None and timeline and self.spec.stages != "LADDER" and len(self._frames):
             animation.show_frames(self.scene, self.frames[0], self.frames[-1])
+
+
+    def _hide_lost_blank_frames(self, obj: bpy.types.Object | None) -> None:
+        """FRAMES: frames before the object came into view have drawings without strokes. Grease Pencil
+        keeps them as empty drawings, but a curve object cannot key "no splines" (it starts over at the
+        first drawing), and would show that drawing on those frames too: there the object is keyed
+        hidden, and shown again from the first frame with strokes."""
+        blank = [f for f, drawn in self._drawn.items() if not drawn and f not in self._frames]
+        if obj is None or not blank:
+            return
+        animation.key_visibility(obj, {f: self._drawn[f] for f in self._drawn})
 
 
 def record_canvas(obj: bpy.types.Object, drawing, plane: Plane) -> None:

@@ -109,15 +109,23 @@ def _ladder(req: jobs.JobRequest, should_stop, delay: float):
     yield done
 
 
-def fake_sequence_run_job(delay: float = 0.0, cancel_in_frame: int | None = None):
+def fake_sequence_run_job(delay: float = 0.0, cancel_in_frame: int | None = None, blank_frames: int = 0):
     """A ``run_job`` that answers a sequence request the way ``synth_core.sequence`` does (events and
     meta), with the fake method's synthetic strokes: snapshots carrying the frame being sketched,
-    one stage per frame, then done (``cancel_in_frame``: the run is cancelled in that frame, 0-based)."""
+    one stage per frame, then done (``cancel_in_frame``: the run is cancelled in that frame, 0-based;
+    ``blank_frames``: the first frames show nothing of the object, so their drawings have no strokes)."""
 
     def events(req: jobs.JobRequest, should_stop):
+        from synth_core.sequence import empty_drawing
+
         yield Started(req.total_steps, "cpu", "fake", req.method)
         step, last = 0, None
         for i, number in enumerate(req.frame_numbers):
+            if i < blank_frames:
+                yield WarningEvent(f"frame {number}: nothing of the object in view")
+                last = empty_drawing(req).with_meta(frame=number, start="kept")
+                yield Stage(i, len(req.frames), step, last, f"frame {i + 1}/{len(req.frames)}", frame=number)
+                continue
             for k in range(req.steps):
                 time.sleep(delay)
                 step += 1

@@ -288,6 +288,26 @@ def test_one_drawing_per_scene_frame_with_its_loss_parented_to_the_camera(settin
     assert scene.frame_current == frame  # restored after rendering the frames
 
 
+@pytest.mark.parametrize("output", ["GREASE_PENCIL", "CURVES"])
+def test_frames_before_the_object_comes_into_view_show_no_sketch(settings, monkeypatch, output):
+    scene = bpy.context.scene
+    scene.frame_start, scene.frame_end = 1, 4
+    settings.output = output
+    run = finish(start_camera_run(monkeypatch, fake_sequence_run_job(blank_frames=2)))
+    assert run.status == "finished", run.error
+    obj = bpy.data.objects[session.last_run().object_name]
+    assert list(obj["clipdraw_frame_numbers"]) == [1, 2, 3, 4]
+    shown = {}
+    for f in (1, 2, 3, 4):
+        scene.frame_set(f)
+        visible = not obj.hide_render and not obj.hide_viewport
+        if output == "GREASE_PENCIL":
+            frame = next(fr for fr in obj.data.layers[0].frames if fr.frame_number == f)
+            visible = visible and len(frame.drawing.strokes) > 0
+        shown[f] = visible
+    assert shown == {1: False, 2: False, 3: True, 4: True}
+
+
 def test_the_sketch_lies_on_the_camera_view(settings, monkeypatch):
     """The 16:9 picture letterboxed into the square canvas: the canvas' picture rectangle is the
     camera frame, so the square plane is as wide as the frame and centred on it."""
