@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 
 from synth_core.builtin import COLOURS, SHAPES, load_builtin_encoder, load_judge  # noqa: E402
+from synth_core.builtin.model import BuiltinEncoder  # noqa: E402
 from synth_core.drawing import atomic_write_bytes  # noqa: E402
 from synth_core.lab.evaluate import OFFLINE, contact_sheet, draw_judge_tidy  # noqa: E402
 from synth_core.outputs import png_bytes  # noqa: E402
@@ -53,9 +54,12 @@ def main() -> None:
     ap.add_argument("--tidy", action="store_true",
                     help="also judge each drawing after the tidy pass (same runs; a 'tidy' row per condition)")
     ap.add_argument("--out", type=Path, default=Path("out/ablation"))
+    ap.add_argument("--weights", type=Path, default=None,
+                    help="a built-in model checkpoint to draw against instead of the shipped one (a retrained teacher)")
     args = ap.parse_args()
 
-    encoder, judge = load_builtin_encoder(args.device), load_judge(args.device)
+    encoder = BuiltinEncoder.load(args.device, args.weights) if args.weights else load_builtin_encoder(args.device)
+    judge = load_judge(args.device)
     print(f"{encoder.label}; judge {type(judge.net).__name__}; {torch.get_num_threads()} threads; "
           f"{args.strokes} strokes, {args.steps} steps, canvas {args.canvas}")
     print(f"{'augs':>4} {'tidy':>4} {'n':>4} {'colour':>7} {'shape':>6} {'both':>6} {'eye pass':>8} {'purity':>6} "

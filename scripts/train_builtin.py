@@ -45,6 +45,9 @@ def run_model(args: argparse.Namespace) -> None:
                   workers=args.workers, **({"batch": args.batch} if args.batch else {}))
     training.deterministic(cfg.seed, args.threads, args.device)
     style = shapes.MODEL_STYLE if args.lenient_colour else shapes.TEACHER_STYLE
+    if args.strict_shape:
+        style = replace(style, **shapes.STRICT_SHAPE)
+        cfg = replace(cfg, broken_frac=0.3)  # broken outlines shown twice as often
     model, info = training.train_model(cfg, ModelConfig(), device=args.device, style=style)
     n, s = args.eval_images, 10_000 + args.seed
     heldout = {
@@ -94,6 +97,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--workers", type=int, default=2, help="processes that draw the training images (same images)")
     ap.add_argument("--device", default="cpu", help="cpu (deterministic) or cuda (fast, for experiments)")
     ap.add_argument("--out-dir", type=Path, default=checkpoint.WEIGHTS_DIR)
+    ap.add_argument("--strict-shape", action="store_true",
+                    help="the teacher also pays nothing for an outline drawn to less than 75 %% (shapes.STRICT_SHAPE)")
     ap.add_argument("--lenient-colour", action="store_true",
                     help="train the model on the earlier teacher, which was not strict on colour (shipped until "
                          "2026-11-30; the default is shapes.TEACHER_STYLE)")

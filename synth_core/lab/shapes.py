@@ -66,6 +66,7 @@ class Style:
     colour_penalty: float = 0.0  # label weight taken from the shape per unit of ink not in the caption's colour
     multicolour_prob: float = 0.0  # outlines whose pieces are partly drawn in other colours
     multicolour_share: tuple[float, float] = (0.3, 0.9)  # share of such an outline's pieces in other colours
+    complete_from: tuple[float, float] = (0.55, 0.92)  # a broken outline's label: 0 up to the first share, 1 from the second
 
 
 # The model is a strict teacher: clutter costs it part of the shape label, so that the optimiser
@@ -79,6 +80,9 @@ MODEL_STYLE = Style(assembled_prob=0.3, assembled_hue=0.1, clutter_penalty=0.6, 
 # MODEL_STYLE with them (scripts/train_builtin.py; --lenient-colour gives the earlier teacher).
 STRICT_COLOUR = {"colour_penalty": 1.0, "multicolour_prob": 0.25}
 TEACHER_STYLE = replace(MODEL_STYLE, **STRICT_COLOUR)
+# A teacher strict on shape too (issue 8, an experiment: scripts/train_builtin.py --strict-shape): an
+# outline a person sees as broken (a "C" for a circle, three quarters of it) earns nothing.
+STRICT_SHAPE = {"complete_from": (0.75, 0.97)}
 # The judge's images come from other settings (and another seed stream) so that it is not a copy
 # of the model: wider ranges, more wobble, more and denser clutter.
 JUDGE_STYLE = Style(
@@ -446,9 +450,9 @@ class Batch(NamedTuple):
     weight: np.ndarray  # [n] float32
 
 
-def completeness_weight(f: float) -> float:
-    """Label weight of a closed shape drawn to fraction ``f``: 0 up to 55 %, 1 from 92 %."""
-    return float(np.clip((f - 0.55) / 0.37, 0.0, 1.0))
+def completeness_weight(f: float, ramp: tuple[float, float] = (0.55, 0.92)) -> float:
+    """Label weight of a closed shape drawn to fraction ``f``: 0 up to ``ramp[0]``, 1 from ``ramp[1]``."""
+    return float(np.clip((f - ramp[0]) / (ramp[1] - ramp[0]), 0.0, 1.0))
 
 
 def sample(rng: np.random.Generator, style: Style = MODEL_STYLE, scribble_frac: float = 0.15,
@@ -469,7 +473,7 @@ def sample(rng: np.random.Generator, style: Style = MODEL_STYLE, scribble_frac: 
     broken = u < scribble_frac + broken_frac and SHAPES[shape] in CLOSED
     f = float(rng.uniform(0.4, 1.0)) if broken else 1.0
     img, clutter, alpha, purity = _render_shape(SHAPES[shape], COLOURS[colour], None, rng, None, None, f, style)
-    weight = (completeness_weight(f) * (1.0 - style.clutter_penalty * clutter) * (1.0 - style.opacity_penalty * (1 - alpha))
+    weight = (completeness_weight(f, style.complete_from) * (1.0 - style.clutter_penalty * clutter) * (1.0 - style.opacity_penalty * (1 - alpha))
               * max(0.0, 1.0 - style.colour_penalty * (1.0 - purity)))
     return img, colour, shape, weight
 
