@@ -158,9 +158,15 @@ def render_settings(scene: bpy.types.Scene, size: tuple[int, int], engine: str, 
 
 def render_pixels(scene: bpy.types.Scene, size: tuple[int, int], engine: str, transparent: bool,
                   path: str) -> np.ndarray:
-    """One render of the scene camera as (H, W, 4) uint8 sRGB, read back from a temporary PNG."""
+    """One render of the scene camera as (H, W, 4) uint8 sRGB, read back from a temporary PNG.
+
+    Saved from the Render Result rather than with ``write_still``, which prints "Saved:" and "Time:"
+    lines for every render: four lines a frame in a headless log."""
     with render_settings(scene, size, engine, transparent, path):
-        bpy.ops.render.render(write_still=True)
+        bpy.ops.render.render(scene=scene.name)
+        result = next((i for i in bpy.data.images if i.type == 'RENDER_RESULT'), None)
+        if result is not None:
+            result.save_render(path, scene=scene)
     if not os.path.isfile(path):
         raise ShotRefused(f"Blender wrote no image to {path}")
     image = bpy.data.images.load(path)
