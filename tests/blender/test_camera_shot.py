@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 from fake_engine import fake_sequence_run_job
 from mathutils import Matrix
+from runs import finish
 
 from blender_addon import (
     camera_shot,
@@ -248,16 +249,6 @@ def test_request_from_the_camera_source_is_a_sequence_the_engine_accepts(setting
 
 
 # -- the result: one drawing per scene frame ----------------------------------------------------------
-def finish(run: session.RunSession, timeout: float = 30.0) -> session.RunSession:
-    deadline = time.monotonic() + timeout
-    while run.running:
-        run.pump(budget_s=None)
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.01)
-    session.release(run)
-    return run
-
-
 def start_camera_run(monkeypatch, run_job) -> session.RunSession:
     monkeypatch.setattr(engine_path, "in_process_problem", lambda: None)
     monkeypatch.setattr(engine_path, "load_run_job", lambda: run_job)

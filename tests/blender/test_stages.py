@@ -15,6 +15,7 @@ import time
 import bpy
 import numpy as np
 import pytest
+import runs
 from drawings import lines_drawing
 from fakes import fake_stages_run_job, fake_worker_job
 
@@ -49,13 +50,9 @@ def start() -> session.RunSession:
 
 
 def finish(run: session.RunSession, timeout: float = 30.0) -> session.RunSession:
-    deadline = time.monotonic() + timeout
-    while run.running:
-        run.pump(budget_s=None)
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.01)
+    """The run pumped to its end, which must be a finished run."""
+    run = runs.finish(run, timeout)
     assert run.status == "finished", run.error
-    session.release(run)
     return run
 
 
