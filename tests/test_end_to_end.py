@@ -132,16 +132,28 @@ TARGETS = [(shape, seed) for shape in ("circle", "square", "triangle", "star", "
 
 
 @pytest.fixture(scope="module")
-def sketches(encoder):
+def sketches(encoder, tmp_path_factory):
     """``get(shape, seed, strokes)``: the final picture of a one-seed sketch of ``target(shape, seed)``,
-    made once for all the tests of this module."""
+    made once for all the tests of this module, and once for all the test processes: the tests run
+    in parallel processes (pytest-xdist), and the first one to need a sketch makes it under a file
+    lock in the run's shared temporary folder while another that needs it waits and loads it (the
+    same run everywhere: same seed, same kernels)."""
+    from filelock import FileLock  # torch's own dependency
+
+    shared = tmp_path_factory.getbasetemp().parent / "end-to-end-sketches"
+    shared.mkdir(exist_ok=True)
     made: dict[tuple[str, int, int], torch.Tensor] = {}
 
     def get(shape: str, seed: int, strokes: int) -> torch.Tensor:
-        if (shape, seed, strokes) not in made:
-            cfg = replace(SKETCH, strokes=strokes, seeds=1, seed=seed)
-            made[shape, seed, strokes] = final_picture(*sketch(encoder, cfg, target(shape, seed)))
-        return made[shape, seed, strokes]
+        key = (shape, seed, strokes)
+        if key not in made:
+            path = shared / f"{shape}-{seed}-{strokes}.pt"
+            with FileLock(str(path) + ".lock"):
+                if not path.exists():
+                    cfg = replace(SKETCH, strokes=strokes, seeds=1, seed=seed)
+                    torch.save(final_picture(*sketch(encoder, cfg, target(shape, seed))), path)
+                made[key] = torch.load(path, weights_only=True)
+        return made[key]
 
     return get
 
