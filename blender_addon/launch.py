@@ -243,10 +243,10 @@ def output_spec(context: bpy.types.Context, settings, request: dict, follow: boo
         props[key] = image.label
         props[key + "_source"] = image.source
     if shot is not None:  # the frames were temporary files: the record names the shot instead
-        recorded["frames"] = (f"bpy.data.objects[{context.scene.camera.name!r}] frames "
-                              f"{shot.frame_numbers[0]}-{shot.frame_numbers[-1]}")
-        props["shot"] = recorded.pop("frames")
-        recorded["shot"] = props["shot"]
+        label = (f"bpy.data.objects[{context.scene.camera.name!r}] frames "
+                 f"{shot.frame_numbers[0]}-{shot.frame_numbers[-1]}")
+        del recorded["frames"]
+        recorded["shot"] = props["shot"] = label
         for key in ("frames", "frame_numbers"):  # the writer records the frame range and the finished frames
             props.pop(key, None)
     props["request"] = recorded

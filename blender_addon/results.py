@@ -404,7 +404,6 @@ class ResultWriter:
         if obj is not None and timeline and self.spec.stages != "LADDER" and len(self._frames):
             animation.show_frames(self.scene, self.frames[0], self.frames[-1])
 
-
     def _hide_lost_blank_frames(self, obj: bpy.types.Object | None) -> None:
         """FRAMES: frames before the object came into view have drawings without strokes. Grease Pencil
         keeps them as empty drawings, but a curve object cannot key "no splines" (it starts over at the
@@ -413,7 +412,7 @@ class ResultWriter:
         blank = [f for f, drawn in self._drawn.items() if not drawn and f not in self._frames]
         if obj is None or not blank:
             return
-        animation.key_visibility(obj, {f: self._drawn[f] for f in self._drawn})
+        animation.key_visibility(obj, self._drawn)
 
 
 def record_canvas(obj: bpy.types.Object, drawing, plane: Plane) -> None:

@@ -169,9 +169,8 @@ class RunSession:
             return
         if self._write(lambda: self.writer.stage(drawing, stage)):
             self.stage = stage.label
-            where = f"{stage.index + 1}/{stage.stages}"
-            count = "" if where in stage.label else f" ({stage.index + 1} of {stage.stages})"  # "frame 3/24" says it
-            self._print(f"{self.method_name}: {stage.label}{count}")
+            count = "" if self.writer.spec.stages == "FRAMES" else f" ({stage.index + 1} of {stage.stages})"
+            self._print(f"{self.method_name}: {stage.label}{count}")  # a frame's label says it: "frame 3/24"
 
     def _drawing(self, ev: dict):
         """The event's Drawing; None if it has none (then a warning) or cannot be read (then failed)."""

@@ -367,6 +367,8 @@ def test_from_camera_end_to_end_one_drawing_per_frame_and_renders_of_the_sketch(
                      "--threads", "1")
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "Rendering camera frame 3/3" in proc.stdout and "frame 3/3" in proc.stdout
+    assert "(3 of 3)" not in proc.stdout  # a frame is not counted twice
+    assert proc.stdout.count("Saved:") == 3  # the animation's frames; the camera renders print nothing
     assert sorted(p.name for p in (out / "frames").iterdir()) == [f"frame_{i:04d}.png" for i in (1, 2, 3)]
     for i in (1, 2, 3):  # the red cube is hidden from these renders: only the sketch (and the blue cube) shows
         rgb = read_png(out / "frames" / f"frame_{i:04d}.png")
