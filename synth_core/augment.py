@@ -97,6 +97,13 @@ def identity_warp(width: int, height: int, size: int) -> torch.Tensor:
     return torch.tensor([[[sx, 0, 0.5 * sx - 0.5], [0, sy, 0.5 * sy - 0.5], [0, 0, 1]]], dtype=torch.float64)
 
 
+def to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A small CPU tensor on ``device``; to a GPU through pinned memory without a host wait."""
+    if device.type != "cuda" or t.device == device:
+        return t.to(device)
+    return t.pin_memory().to(device, non_blocking=True)
+
+
 def apply_warps(images: torch.Tensor, warps: torch.Tensor, size: int, fill: float = 1.0,
                 per_image: bool = False) -> torch.Tensor:
     """Warp every image [B, C, H, W] with every map [n, 3, 3] -> [B * n, C, size, size] (b-major).
@@ -115,8 +122,12 @@ def apply_warps(images: torch.Tensor, warps: torch.Tensor, size: int, fill: floa
         s = torch.tensor([[1 / scale, 0, 0.5 / scale - 0.5], [0, 1 / scale, 0.5 / scale - 0.5], [0, 0, 1]],
                          dtype=torch.float64)
         warps = warps @ s
-    ys, xs = torch.meshgrid(torch.arange(work, dtype=torch.float64), torch.arange(work, dtype=torch.float64),
-                            indexing="ij")
+    # the sampling grid is made where it is used on a GPU (only the 3x3 maps travel, without making the
+    # host wait); elsewhere on the CPU in float64 (MPS has no float64)
+    at = images.device if images.device.type == "cuda" else torch.device("cpu")
+    warps = to_device(warps, at)
+    ys, xs = torch.meshgrid(torch.arange(work, dtype=torch.float64, device=at),
+                            torch.arange(work, dtype=torch.float64, device=at), indexing="ij")
     grid = torch.stack([xs, ys, torch.ones_like(xs)], -1).reshape(-1, 3)  # output pixel indices
     src = grid @ warps.transpose(1, 2)  # [n, work*work, 3]
     src = src[..., :2] / src[..., 2:3]

@@ -33,6 +33,7 @@ from .drawing import Drawing
 from .encoders.base import Encoder
 from .engine import StepResult
 from .rasterize import over_background, rasterize
+from .safe_step import guarded_update
 from .saliency import saliency, sample_starts, xdog_edges
 from .strokes import StrokeTensors, Topology, to_drawing
 
@@ -96,7 +97,8 @@ class Clipasso:
         self.best_points = self.strokes.points.detach().clone()
         self.last_eval = torch.full((B,), float("nan"))
         self.calm = torch.zeros(B, dtype=torch.long)  # consecutive evaluations that moved <= delta
-        self.frozen = torch.zeros(B, dtype=torch.bool)
+        self.frozen = [False] * B  # seeds that stopped early (host-side: read every step without the device)
+        self._still: tuple[list[bool], torch.Tensor, torch.Tensor] | None = None  # stopped seeds: which, rows, points
         self.evals: list[list[float]] = [[] for _ in range(B)]
         self.meta = dict(meta or {})
         with torch.no_grad():
@@ -180,36 +182,40 @@ class Clipasso:
         return [live] if self.cfg.batch_seeds else [[b] for b in live]
 
     def step(self, t: int) -> StepResult:
-        B = self.cfg.seeds
+        """One update of the running seeds; the loss and similarity shown are their means, read later."""
         self.opt.zero_grad(set_to_none=True)
         groups = self._groups() or [[0]]  # all stopped: step seed 0 for the loss (its points are kept)
-        loss = torch.full((B,), float("nan"))
-        cos = torch.full((B,), float("nan"))
+        losses, sims = [], []
+        self._note_stopped_seeds()
         for seeds in groups:
             sk, tg = self._pairs(self.render(seeds=seeds), seeds)
             with torch.no_grad():
                 t_emb, t_feats = self.encoder.encode_with_features(tg)
             part, part_cos = self.losses(sk, t_emb, t_feats, len(seeds))
             part = self._penalised(part, seeds)
-            if not torch.isfinite(part).all():
-                return StepResult(None, note="non-finite loss")
             part.sum().backward()
-            loss[seeds], cos[seeds] = part.detach().cpu(), part_cos.cpu()
-        grad = self.strokes.points.grad
-        if not torch.isfinite(grad).all():
-            return StepResult(None, note="non-finite gradients")
-        before = self.strokes.points.detach().clone()
-        self.opt.step()
-        with torch.no_grad():
-            keep = self.frozen.to(before.device)[:, None, None] | ~torch.isfinite(self.strokes.points)
-            self.strokes.points.copy_(torch.where(keep, before, self.strokes.points))
-            if self.held is not None:
-                self.held.restore(self.strokes)
+            losses.append(part.detach())
+            sims.append(part_cos)
+        loss, cos = torch.cat(losses), torch.cat(sims)
+        applied = guarded_update(self.opt, [self.strokes.points], loss, self._hold_stopped_seeds)
         if (t + 1) % self.cfg.eval_every == 0:
             self.evaluate()
-        live = ~self.frozen & torch.isfinite(loss)
-        shown = loss[live].mean() if live.any() else loss.nanmean()
-        return StepResult(float(shown), float(cos.nanmean()))
+        return StepResult(loss.mean(), cos.mean(), note="non-finite loss, gradients or update", applied=applied)
+
+    def _note_stopped_seeds(self) -> None:
+        """Before an update: the points of the seeds that have stopped, on the device (only when that set
+        changed, so most steps copy nothing to the device)."""
+        if any(self.frozen) and (self._still is None or self._still[0] != self.frozen):
+            rows = torch.tensor(self.frozen).to(self.strokes.points.device)[:, None, None]
+            self._still = (list(self.frozen), rows, self.strokes.points.detach().clone())
+
+    def _hold_stopped_seeds(self) -> None:
+        """After each update: seeds that stopped early and locked strokes keep their points."""
+        if self._still is not None:
+            _, rows, points = self._still
+            self.strokes.points.copy_(torch.where(rows, points, self.strokes.points))
+        if self.held is not None:
+            self.held.restore(self.strokes)
 
     @torch.no_grad()
     def evaluate(self) -> torch.Tensor:
@@ -289,7 +295,7 @@ class Clipasso:
                         continues=continues)
 
     def finished(self) -> bool:
-        return bool(self.frozen.all())
+        return all(self.frozen)
 
     @property
     def best_seed(self) -> int:

@@ -21,6 +21,7 @@ from .engine import StepResult
 from .initialise import random_strokes
 from .losses import semantic_loss
 from .rasterize import over_background, rasterize
+from .safe_step import guarded_update
 from .strokes import StrokeTensors, to_drawing
 
 
@@ -120,8 +121,9 @@ class ClipDraw:
             warps = identity_warp(cfg.width, cfg.height, size)
         return apply_warps(image, warps, size, fill=cfg.augment.fill)
 
-    def loss(self, t: int) -> tuple[torch.Tensor, float | None]:
-        """Loss of step t and the mean similarity to the prompt (None when the CLIP term is off)."""
+    def loss(self, t: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Loss of step t and the mean similarity to the prompt (None when the CLIP term is off), both
+        0-d tensors on the device (no host read)."""
         cfg = self.cfg
         image = self.render()
         loss = image.new_zeros(())
@@ -131,7 +133,7 @@ class ClipDraw:
             semantic, s = semantic_loss(self.encoder.encode_image(views), self.text, self.negatives,
                                         cfg.negative_weight, copies=views.shape[0])
             loss = loss + semantic.sum()
-            sim = s.mean().item()
+            sim = s.mean().detach()
         if self.style is not None:
             loss = loss + cfg.style_weight * self.style(image).sum()
         return loss, sim
@@ -144,27 +146,19 @@ class ClipDraw:
             self.schedule.step()
 
     def _update(self, t: int) -> StepResult:
-        cfg = self.cfg
         self.opt.zero_grad(set_to_none=True)
         loss, sim = self.loss(t)
-        params = (self.strokes.points, self.strokes.half_widths, self.strokes.colors)
-        if not torch.isfinite(loss):
-            return StepResult(None, note="non-finite loss")
         loss.backward()
-        if not all(p.grad is None or torch.isfinite(p.grad).all() for p in params):
-            return StepResult(None, note="non-finite gradients")
-        backup = [p.detach().clone() for p in params]
-        self.opt.step()
-        with torch.no_grad():
-            self.strokes.half_widths.clamp_(*cfg.half_width_range)
-            self.strokes.colors.clamp_(0.0, 1.0)
-            if self.held is not None:
-                self.held.restore(self.strokes)
-            if not all(torch.isfinite(p).all() for p in params):
-                for p, b in zip(params, backup):
-                    p.copy_(b)
-                return StepResult(None, note="the update produced non-finite values and was undone")
-        return StepResult(loss.detach().item(), sim)
+        params = (self.strokes.points, self.strokes.half_widths, self.strokes.colors)
+        applied = guarded_update(self.opt, params, loss, self._keep_in_range)
+        return StepResult(loss.detach(), sim, note="non-finite loss, gradients or update", applied=applied)
+
+    def _keep_in_range(self) -> None:
+        """After each update: widths and colours in range, locked strokes back where they were."""
+        self.strokes.half_widths.clamp_(*self.cfg.half_width_range)
+        self.strokes.colors.clamp_(0.0, 1.0)
+        if self.held is not None:
+            self.held.restore(self.strokes)
 
     # -- the tidy pass (synth_core.tidy) ------------------------------------------------------
     def tidy_strokes(self) -> StrokeTensors:

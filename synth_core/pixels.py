@@ -15,6 +15,7 @@ import torch
 from .augment import AugmentConfig, apply_warps, identity_warp, sample_warps
 from .encoders.base import Encoder
 from .engine import StepResult
+from .safe_step import guarded_update
 from .losses import semantic_loss
 
 
@@ -54,13 +55,10 @@ class PixelOptimisation:
         loss, sim = semantic_loss(self.encoder.encode_image(views), self.text, self.negatives,
                                   cfg.negative_weight, copies=views.shape[0])
         loss = loss.sum()
-        if not torch.isfinite(loss):
-            return StepResult(None, note="non-finite loss")
         loss.backward()
-        if not torch.isfinite(self.logits.grad).all():
-            return StepResult(None, note="non-finite gradients")
-        self.opt.step()
-        return StepResult(loss.detach().item(), sim.mean().item())
+        applied = guarded_update(self.opt, [self.logits], loss)
+        return StepResult(loss.detach(), sim.mean().detach(), note="non-finite loss, gradients or update",
+                          applied=applied)
 
     def picture(self) -> np.ndarray:
         img = torch.sigmoid(self.logits.detach())[0].permute(1, 2, 0).cpu().numpy()

@@ -115,7 +115,7 @@ def tidy(method: Tidyable, cfg: TidyConfig, step: int, should_stop: Callable[[],
         for t in range(cfg.finetune_steps):
             if stop():
                 break
-            result: StepResult = candidate.step(t)
+            result: StepResult = candidate.step(t).read()  # a short fine-tune: read every step
             step += 1
             yield Progress(step, step + cfg.finetune_steps - 1 - t, result.loss, result.similarity, 0.0, 0.0)
         with torch.no_grad():

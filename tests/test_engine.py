@@ -12,6 +12,8 @@ from synth_core.engine import optimise
 from synth_core.events import Done, Progress, Snapshot, Started, WarningEvent
 from synth_core.jobs import parse_request, run_events
 
+from faults import NanAt
+
 
 @pytest.fixture(scope="module")
 def encoder():
@@ -38,22 +40,6 @@ def test_cancel_returns_the_last_state(encoder):
     done = events[-1]
     assert isinstance(done, Done) and done.cancelled and done.step == 4
     assert np.allclose(done.picture.points, run.picture().points)
-
-
-class NanAt:
-    """Fault injection: the wrapped encoder's image embedding is NaN on chosen calls."""
-
-    def __init__(self, inner, bad_calls):
-        self.inner, self.bad, self.calls = inner, set(bad_calls), 0
-        self.input_size, self.device = inner.input_size, inner.device
-
-    def encode_text(self, texts):
-        return self.inner.encode_text(texts)
-
-    def encode_image(self, images):
-        self.calls += 1
-        out = self.inner.encode_image(images)
-        return out * float("nan") if self.calls in self.bad else out
 
 
 def test_non_finite_steps_are_skipped_and_reported(encoder):
