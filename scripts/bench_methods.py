@@ -25,10 +25,11 @@ from synth_core.lab.shapes import render_shape  # noqa: E402
 from synth_core.clipasso import Clipasso, ClipassoConfig  # noqa: E402
 from synth_core.clipdraw import ClipDraw, ClipDrawConfig, style_weight  # noqa: E402
 from synth_core.encoders import load_encoder, resolve_device  # noqa: E402
+from synth_core.encoders.openclip import OpenClipEncoder  # noqa: E402
 from synth_core.engine import optimise  # noqa: E402
 from synth_core.style import StyleLoss, vgg16_extractor  # noqa: E402
 
-from bench_clipdraw import timed, untrained_encoder  # noqa: E402  (scripts/ is on sys.path)
+from bench_clipdraw import timed  # noqa: E402  (scripts/ is on sys.path)
 
 
 def run_timed(method, steps: int, dev: torch.device) -> float:
@@ -47,7 +48,7 @@ def main() -> None:
     args = ap.parse_args()
     dev = resolve_device(args.device)
     if args.untrained:
-        enc = untrained_encoder(args.untrained, dev)
+        enc = OpenClipEncoder.untrained(args.untrained, dev)
     else:
         enc = load_encoder(args.model, dev)
     print(f"{enc.label} on {dev}, {torch.get_num_threads()} CPU threads")

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Sequence
 from .console import fail as _fail
 from .console import internal as _internal
 from .console import say_stopping as _say_stopping
+from .console import speed_options
 from .interrupts import Interrupted, StopOnSignals
 from .request import DEFAULT_MODEL, parse_counts, parse_indices, parse_keyed_prompt
 
@@ -80,6 +81,7 @@ def _run_options(p: argparse.ArgumentParser, strokes: int, steps: int, augs: str
         f"open_clip NAME:TAG, NAME:path/to/checkpoint, or 'builtin' for the offline stand-in "
         f"(not CLIP) (default {DEFAULT_MODEL})"))
     p.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, mps")
+    speed_options(p)
     p.add_argument("--augmentations", type=int, default=None, metavar="N", help=f"augmented copies per step (default {augs})")
     p.add_argument("--snapshot-every", type=int, default=10, metavar="K", help="keep a snapshot every K steps")
     p.add_argument("--cache-dir", default=None, help="where model weights are looked for / downloaded")
@@ -165,7 +167,8 @@ def _request(args: argparse.Namespace) -> dict:
         req.update(method="clipasso", image=str(args.image), seeds=args.seeds, mask=not args.no_mask)
     if args.init is not None:
         req["init"] = str(args.init)
-    for key in ("strokes", "steps", "augmentations", "tidy", "lock", "add", "ladder", "level_steps"):
+    for key in ("strokes", "steps", "augmentations", "tidy", "lock", "add", "ladder", "level_steps", "precision",
+                "compile"):
         if getattr(args, key) is not None:
             req[key] = getattr(args, key)
     if getattr(args, "prompt", None) is not None and getattr(args, "prompt_at", None):

@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .console import speed_options
 from .request import DEFAULT_MODEL
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CANCELLED = 0, 1, 2, 130
@@ -53,6 +54,7 @@ def add_parser(sub: Any) -> None:
     k.add_argument("--model", default=DEFAULT_MODEL, help=f"open_clip NAME:TAG, a checkpoint, or 'builtin' "
                                                           f"(default {DEFAULT_MODEL})")
     k.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, mps")
+    speed_options(k)
     k.add_argument("--augmentations", type=int, default=None, metavar="N", help="augmented copies per step (default 4)")
     k.add_argument("--cache-dir", default=None, help="where model weights are looked for / downloaded")
     k.add_argument("--no-mask", action="store_true", help="ignore the pictures' alpha channel (the object mask)")
@@ -145,7 +147,7 @@ def requests(args: argparse.Namespace, paths: list[str], numbers: list[int], run
             "method": "clipasso", "frames": [paths[i] for i in run], "frame_numbers": [numbers[i] for i in run],
             "seed": args.seed, "seeds": args.seeds, "model": args.model, "device": args.device,
             "cache_dir": args.cache_dir, "mask": not args.no_mask, "warm": not args.cold, "snapshot_every": 0}
-        for key in ("steps", "coherence", "boil", "augmentations"):
+        for key in ("steps", "coherence", "boil", "augmentations", "precision", "compile"):
             if getattr(args, key) is not None:
                 req[key] = getattr(args, key)
         before = out / f"{frame_name(numbers[run[0] - 1])}.json" if run[0] > 0 else None

@@ -127,11 +127,13 @@ def prompt_warnings(req: JobRequest, encoder: Encoder) -> Iterator[WarningEvent]
 def run_events(req: JobRequest, should_stop: Callable[[], bool] | None = None,
                encoder: Encoder | None = None) -> Iterator[Event]:
     """Load the model, build the method and run it; raises SynthError for expected failures."""
+    from .accelerate import accelerate
     from .encoders.registry import load_encoder
 
     inputs = load_inputs(req)
     with torch_threads(req.threads):
-        enc = encoder or load_encoder(req.model, req.device, req.cache_dir, offline=req.offline)
+        enc = accelerate(encoder or load_encoder(req.model, req.device, req.cache_dir, offline=req.offline),
+                         req.precision, req.compile)
         yield Started(req.total_steps, str(enc.device), enc.label, req.method)
         yield from prompt_warnings(req, enc)
         if req.frames:

@@ -20,6 +20,7 @@ from .wire import check_request_protocol
 DEFAULT_MODEL = "ViT-B-32:openai"  # what CLIPDraw used
 BUILTIN_MODEL = "builtin"  # the project's offline stand-in for CLIP (not CLIP)
 METHODS = ("clipdraw", "styleclipdraw", "clipasso", "pixels")
+PRECISIONS = ("auto", "float32", "bfloat16")  # the encoder's: auto is bfloat16 autocast on CUDA, float32 elsewhere
 
 MAX_STROKES = 10_000
 MAX_STEPS = 100_000
@@ -90,6 +91,8 @@ class JobRequest:
     coherence: float | None = None  # weight of the penalty on stroke motion from frame to frame; None: the default
     boil: float | None = None  # px of deterministic per-frame jitter of the drawings sent (hand-drawn look); None: 0
     warm: bool | None = None  # each frame starts from the last one's strokes; None: true
+    precision: str = "auto"  # the encoder's arithmetic (PRECISIONS; synth_core.accelerate)
+    compile: bool = False  # torch.compile the encoder: slower first step, faster long runs
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -171,7 +174,7 @@ class JobRequest:
 OPTIONAL_LISTS = ("lock", "ladder", "keyed_prompts", "frames", "frame_numbers")  # left out of the dict when empty
 
 # How a run was made, not what it made: not stored with results.
-NOT_RECORDED = ("device", "cache_dir", "snapshot_every", "threads", "offline")
+NOT_RECORDED = ("device", "cache_dir", "snapshot_every", "threads", "offline", "compile")
 KEYS = frozenset(f.name for f in fields(JobRequest)) | {"protocol"}
 
 
@@ -235,6 +238,8 @@ def parse_request(d: Any) -> JobRequest:
         coherence=None if d.get("coherence") is None else _number(d, "coherence", 0.0, 0.0, MAX_COHERENCE),
         boil=None if d.get("boil") is None else _number(d, "boil", 0.0, 0.0, MAX_BOIL),
         warm=None if d.get("warm") is None else _bool(d, "warm", True),
+        precision=_choice(d, "precision", "auto", PRECISIONS),
+        compile=_bool(d, "compile", False),
     )
 
 
@@ -468,6 +473,13 @@ def _model(d: dict) -> str:
     if problem:
         raise BadRequest(problem)
     return spec
+
+
+def _choice(d: dict, key: str, default: str, choices: tuple[str, ...]) -> str:
+    value = d.get(key, default)
+    if value not in choices:
+        raise BadRequest(f"{key} must be one of {', '.join(choices)}, got {_short(repr(value))}")
+    return value
 
 
 def _device(d: dict) -> str:

@@ -58,3 +58,29 @@ def test_device_resolution():
     if not torch.cuda.is_available():
         with pytest.raises(BadRequest, match="CUDA is not available"):
             resolve_device("cuda")
+
+
+@pytest.mark.parametrize("arch,layers,shape", [("RN50", 5, (2, 512, 28, 28)), ("ViT-B-32", 12, (2, 49, 768))])
+def test_features_without_hooks_are_the_towers_own(arch, layers, shape):
+    """CLIPasso's feature maps come from open_clip's forward_intermediates (compilable): they are the
+    outputs of the stem and stages (ResNet) or blocks (ViT, patch tokens), and the embedding is encode_image's."""
+    from synth_core.encoders.openclip import OpenClipEncoder
+
+    enc = OpenClipEncoder.untrained(arch, torch.device("cpu"))
+    v = enc.model.visual
+    blocks = [v.avgpool, v.layer1, v.layer2, v.layer3, v.layer4] if arch.startswith("RN") else list(v.transformer.resblocks)
+    seen = []
+    hooks = [b.register_forward_hook(lambda m, a, out: seen.append(out)) for b in blocks]
+    torch.manual_seed(0)
+    images = torch.rand(2, 3, enc.input_size, enc.input_size)
+    try:
+        reference = enc.encode_image(images)
+    finally:
+        for h in hooks:
+            h.remove()
+    emb, feats = enc.encode_with_features(images)
+    assert len(feats) == layers and tuple(feats[enc.feature_layers[0]].shape[:2]) == shape[:2]
+    assert tuple(feats[2].shape) == shape
+    assert torch.equal(emb, reference)
+    for f, s in zip(feats, seen):
+        assert torch.allclose(f, (s if arch.startswith("RN") else s[:, 1:]).float(), atol=1e-6)

@@ -46,6 +46,23 @@ class OpenClipEncoder(Encoder):
         self._mean = torch.tensor(pp.get("mean", CLIP_MEAN), device=device).reshape(1, 3, 1, 1)
         self._std = torch.tensor(pp.get("std", CLIP_STD), device=device).reshape(1, 3, 1, 1)
 
+    @classmethod
+    def untrained(cls, name: str, device: torch.device) -> "OpenClipEncoder":
+        """The architecture with random weights: the real cost of the real network, for timing and tests
+        only (its drawings mean nothing)."""
+        import open_clip as oc
+
+        enc = cls.__new__(cls)
+        model = oc.create_model(name, pretrained=None, device=device).eval().requires_grad_(False)
+        enc.model, enc.tokenizer, enc.device = model, oc.get_tokenizer(name), device
+        enc.name = enc.label = f"{name} (untrained, timing only)"
+        size = model.visual.image_size
+        enc.input_size = int(size[0] if isinstance(size, (tuple, list)) else size)
+        enc.context_length = int(getattr(enc.tokenizer, "context_length", 77))
+        enc._mean = torch.tensor(CLIP_MEAN, device=device).reshape(1, 3, 1, 1)
+        enc._std = torch.tensor(CLIP_STD, device=device).reshape(1, 3, 1, 1)
+        return enc
+
     @torch.no_grad()
     def encode_text(self, texts: Sequence[str]) -> torch.Tensor:
         tokens = self.tokenizer(list(texts)).to(self.device)
@@ -64,19 +81,13 @@ class OpenClipEncoder(Encoder):
         return (n // 3, 2 * n // 3)
 
     def encode_with_features(self, images: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """One pass through open_clip's ``forward_intermediates`` (no hooks, so it compiles): ResNets give
+        the stem and layer1..4 maps, ViTs every block's patch tokens [B, L, C] (class token left out)."""
+        x = (images - self._mean) / self._std
         v = self.model.visual
-        if hasattr(v, "layer1"):
-            modules = [v.avgpool, v.layer1, v.layer2, v.layer3, v.layer4]
-        else:
-            modules = list(v.transformer.resblocks)
-        feats: list[torch.Tensor] = []
-        hooks = [m.register_forward_hook(lambda mod, args, out: feats.append(out)) for m in modules]
-        try:
-            emb = self.encode_image(images)
-        finally:
-            for h in hooks:
-                h.remove()
-        return emb, [f.float() for f in feats]
+        out = v.forward_intermediates(x, output_fmt="NCHW" if hasattr(v, "layer1") else "NLC")
+        emb = torch.nn.functional.normalize(out["image_features"].float(), dim=-1)
+        return emb, [f.float() for f in out["image_intermediates"]]
 
     def count_tokens(self, text: str) -> int:
         enc = getattr(self.tokenizer, "encode", None)
