@@ -47,6 +47,7 @@ class RunnerChoice:
     cache_dir: str = ""
     online: bool = False  # bpy.app.online_access: without it the engine must not download weights
     threads: int = 0  # torch CPU threads for the engine (0: torch's default, every core)
+    precision: str = "AUTO"  # the encoder's arithmetic, a request ``precision`` in capitals
 
 
 def engine_threads(preference: int, cpus: int | None) -> int:
@@ -344,6 +345,7 @@ def start(context: bpy.types.Context, choice: RunnerChoice, follow: bool, log: s
         request = properties.request_from(settings, device=choice.device.lower(), cache_dir=choice.cache_dir,
                                           live_preview=live_preview, images={k: v.path for k, v in images.items()},
                                           threads=choice.threads, offline=not choice.online,
+                                          precision=choice.precision.lower(),
                                           init=cont.request_fields() if cont is not None else None,
                                           frames=shot.rendered if shot is not None else ())
         check_request(request)

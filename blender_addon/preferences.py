@@ -42,7 +42,8 @@ def runner_choice(context: Context) -> launch.RunnerChoice:
     if prefs is None:
         return launch.RunnerChoice(managed_venv=str(managed_venv_dir()), online=online, threads=threads)
     return launch.RunnerChoice(runner=prefs.runner, python=prefs.python_path, managed_venv=str(managed_venv_dir()),
-                                device=prefs.device, cache_dir=prefs.cache_dir, online=online, threads=threads)
+                                device=prefs.device, cache_dir=prefs.cache_dir, online=online, threads=threads,
+                                precision=prefs.precision)
 
 
 class CLIPDRAW_AddonPreferences(AddonPreferences):
@@ -67,6 +68,12 @@ class CLIPDRAW_AddonPreferences(AddonPreferences):
                ("CUDA", "CUDA", "NVIDIA GPU"), ("MPS", "Metal", "Apple GPU")],
         default="AUTO",
     )
+    precision: EnumProperty(
+        name="GPU Precision",
+        items=[("AUTO", "Automatic", "bfloat16 arithmetic for the model on an NVIDIA GPU (faster), float32 elsewhere"),
+               ("FLOAT32", "Float32", "Full float32 arithmetic everywhere (slower on a GPU; for comparing results)")],
+        default="AUTO",
+    )
     cache_dir: StringProperty(name="Model Cache", description="Folder where model weights are looked for and "
                               "downloaded (empty: the Hugging Face default)", subtype='DIR_PATH', default="")
     threads: IntProperty(name="CPU Threads", description="CPU threads the engine may use (0: every core but one, "
@@ -80,6 +87,7 @@ class CLIPDRAW_AddonPreferences(AddonPreferences):
         col.prop(self, "runner")
         col.prop(self, "python_path")
         col.prop(self, "device")
+        col.prop(self, "precision")
         col.prop(self, "threads")
         col.prop(self, "cache_dir")
         python = engine_path.worker_python(self.python_path, managed_venv_dir())

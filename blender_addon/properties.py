@@ -257,7 +257,7 @@ def style_weights_value(text: str) -> str:
 def request_from(settings: CLIPDRAW_PG_settings, device: str = "auto", cache_dir: str = "",
                  live_preview: bool = True, images: Mapping[str, str] | None = None, threads: int = 0,
                  offline: bool = False, init: Mapping | None = None,
-                 frames: Sequence[tuple[int, str]] = ()) -> dict:
+                 frames: Sequence[tuple[int, str]] = (), precision: str = "auto") -> dict:
     """The engine request (docs/wire-format.md) for these settings: plain values only.
 
     ``images`` maps the request's image keys (``style_image``, ``image``) to files the engine can
@@ -322,6 +322,8 @@ def request_from(settings: CLIPDRAW_PG_settings, device: str = "auto", cache_dir
         req["threads"] = int(threads)
     if offline:
         req["offline"] = True
+    if precision != "auto":
+        req["precision"] = precision
     return req
 
 

@@ -110,6 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="canvas size: PX or W H (default 224; with --init the drawing's)")
     job.add_argument("--model", default=rules.DEFAULT_MODEL, help="open_clip NAME:TAG, a checkpoint, or builtin")
     job.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    job.add_argument("--precision", default="auto", choices=["auto", "float32"],
+                     help="the model's arithmetic: auto (bfloat16 on an NVIDIA GPU, float32 elsewhere) or float32")
     job.add_argument("--augmentations", type=int, default=0, metavar="N", help="augmented copies per step (0: default)")
     job.add_argument("--tidy", action=argparse.BooleanOptionalAction, default=None,
                      help="after the run remove the strokes that do not help and fine-tune the rest "
@@ -419,7 +421,7 @@ def engine_request(args: argparse.Namespace) -> dict:
     """The request the add-on will send (as ``properties.request_from`` builds it), for the engine's rules."""
     req = {"method": args.method, "strokes": args.strokes, "steps": args.steps, "seed": args.seed,
            "canvas": list(args.canvas), "model": args.model, "device": args.device,
-           "snapshot_every": args.snapshot_every, "threads": args.threads}
+           "snapshot_every": args.snapshot_every, "threads": args.threads, "precision": args.precision}
     if args.method != "clipasso":
         req.update(prompt=args.prompt, negative=list(args.negative))
     if args.keys:
@@ -613,6 +615,7 @@ def apply_settings(args: argparse.Namespace, package: str) -> None:
     prefs.runner = {"auto": "AUTO", "in-process": "IN_PROCESS", "subprocess": "SUBPROCESS"}[args.runner]
     prefs.python_path = os.path.abspath(args.python) if args.python else ""
     prefs.device = args.device.upper()
+    prefs.precision = args.precision.upper()
     prefs.cache_dir = args.cache_dir
     prefs.threads = args.threads or (os.cpu_count() or 1)  # the preference's 0 would leave a core idle
     if s.placement == "CAMERA" and not args.from_camera:  # the camera's own view is sketched: keep its resolution

@@ -116,6 +116,21 @@ def test_threads_default_to_every_core_but_one(addon, monkeypatch):
     assert preferences.runner_choice(bpy.context).threads == 2
 
 
+def test_the_precision_preference_reaches_the_engines_request(addon, settings):
+    from synth_core.request import parse_request
+
+    prefs = bpy.context.preferences.addons[ADDON].preferences
+    assert prefs.precision == "AUTO" and preferences.runner_choice(bpy.context).precision == "AUTO"
+    assert "precision" not in properties.request_from(settings)  # the engine's own default: auto
+    prefs.precision = "FLOAT32"
+    try:
+        choice = preferences.runner_choice(bpy.context)
+        req = parse_request(properties.request_from(settings, precision=choice.precision.lower()))
+        assert req.precision == "float32"
+    finally:
+        prefs.precision = "AUTO"
+
+
 # -- image inputs -------------------------------------------------------------------------------
 def test_a_datablock_reaches_the_engine_as_a_png_in_the_jobs_own_folder(settings, monkeypatch, tmp_path):
     seen: dict = {}

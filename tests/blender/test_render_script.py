@@ -100,7 +100,7 @@ def test_end_to_end_blend_render_and_animation_match_the_engine(tmp_path, builti
     out = tmp_path / "out"
     extra = ["--animation", str(out / "frames")] if output == "grease-pencil" else []
     proc = render_py("--prompt", "a red circle", "--model", "builtin", "--strokes", "16", "--steps", "40", "--no-tidy",
-                     "--canvas", "128", "--threads", "1",
+                     "--canvas", "128", "--threads", "1", "--precision", "float32",
                      "--snapshot-every", "10", "--output", output, "--out", str(out / "drawing.blend"),
                      "--render", str(out / "final.png"), "--drawing", str(out / "drawing.json"),
                      "--runner", "subprocess", "--python", builtin_model, *extra)
