@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from synth_core.builtin import load_builtin_encoder
 from synth_core.clipdraw import ClipDraw, ClipDrawConfig, points_lr_factor
