@@ -48,6 +48,9 @@ def run_model(args: argparse.Namespace) -> None:
     if args.strict_shape:
         style = replace(style, **shapes.STRICT_SHAPE)
         cfg = replace(cfg, broken_frac=0.3)  # broken outlines shown twice as often
+    if args.graded_shape:
+        style = replace(style, **shapes.GRADED_SHAPE)
+        cfg = replace(cfg, broken_frac=0.3)  # broken outlines shown twice as often
     model, info = training.train_model(cfg, ModelConfig(), device=args.device, style=style)
     n, s = args.eval_images, 10_000 + args.seed
     heldout = {
@@ -99,10 +102,15 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out-dir", type=Path, default=checkpoint.WEIGHTS_DIR)
     ap.add_argument("--strict-shape", action="store_true",
                     help="the teacher also pays nothing for an outline drawn to less than 75 %% (shapes.STRICT_SHAPE)")
+    ap.add_argument("--graded-shape", action="store_true",
+                    help="the teacher pays for an outline in proportion to how much of it is drawn, from 40 %% to all "
+                         "of it (shapes.GRADED_SHAPE)")
     ap.add_argument("--lenient-colour", action="store_true",
                     help="train the model on the earlier teacher, which was not strict on colour (shipped until "
                          "2026-11-30; the default is shapes.TEACHER_STYLE)")
     args = ap.parse_args(argv)
+    if args.strict_shape and args.graded_shape:
+        ap.error("--strict-shape and --graded-shape are two different teachers; choose one")
     t0 = time.perf_counter()
     if args.only in (None, "model"):
         run_model(args)

@@ -83,6 +83,11 @@ TEACHER_STYLE = replace(MODEL_STYLE, **STRICT_COLOUR)
 # A teacher strict on shape too (issue 8, an experiment: scripts/train_builtin.py --strict-shape): an
 # outline a person sees as broken (a "C" for a circle, three quarters of it) earns nothing.
 STRICT_SHAPE = {"complete_from": (0.75, 0.97)}
+# A graded teacher (issue 8, an experiment: scripts/train_builtin.py --graded-shape): a broken
+# outline's label weight rises linearly over the whole range the generator draws (0 at 40 % of the
+# outline, the least it draws) and reaches 1 only at a complete outline, so that every piece of an
+# outline pays, the last ones too (the shipped teacher pays all from 92 %, a "C" nearly as an "O").
+GRADED_SHAPE = {"complete_from": (0.4, 1.0)}
 # The judge's images come from other settings (and another seed stream) so that it is not a copy
 # of the model: wider ranges, more wobble, more and denser clutter.
 JUDGE_STYLE = Style(
