@@ -11,7 +11,9 @@ back to back, as the engine runs them (the host waits only where the step itself
 then the parts of a CLIPDraw step are timed one by one with a device sync after each. Host reads
 per step are counted on any device (``synth_core.lab.host_reads``; rasterizer and the rest apart);
 on CUDA the device syncs are counted too (``torch.cuda.set_sync_debug_mode``). The CPU model and the
-GPU name are printed: absolute times hold only for them.
+GPU name are printed: absolute times hold only for them. ``--under-load`` times the same whole
+steps again while one busy process competes for the CPU (bench_raster's competitor, paused and
+resumed step by step, interleaved) and prints loaded / quiet (issue 11: within 2x).
 """
 
 from __future__ import annotations
@@ -66,8 +68,12 @@ def build(args, enc, dev):
 
 def whole_steps(run, steps: int, dev: torch.device) -> list[float]:
     """ms of each step, timed back to back with one sync at the end of each (as the engine reads)."""
+    return whole_steps_from(run, 0, steps, dev)
+
+
+def whole_steps_from(run, first: int, steps: int, dev: torch.device) -> list[float]:
     times = []
-    for t in range(steps):
+    for t in range(first, first + steps):
         start = time.perf_counter()
         result = run.step(t)
         if result.loss is not None:
@@ -75,6 +81,23 @@ def whole_steps(run, steps: int, dev: torch.device) -> list[float]:
         sync(dev)
         times.append((time.perf_counter() - start) * 1e3)
     return times
+
+
+def quiet_and_loaded(run, steps: int, dev: torch.device, start: int) -> tuple[list[float], list[float]]:
+    """ms of whole steps alternately quiet and with one busy process competing (interleaved, so that a
+    change in the machine's other load hits both alike)."""
+    from bench_raster import Competitor  # scripts/ is on sys.path when run as a script
+
+    competitor = Competitor()
+    quiet, loaded = [], []
+    try:
+        for i in range(steps):
+            for busy, out in ((False, quiet), (True, loaded)):
+                competitor.set(busy)
+                out.extend(whole_steps_from(run, start + 2 * i + busy, 1, dev))
+    finally:
+        competitor.close()
+    return quiet, loaded
 
 
 def device_syncs(run, t: int) -> int:
@@ -119,6 +142,7 @@ def main() -> None:
     ap.add_argument("--precision", choices=PRECISIONS, default="auto")
     ap.add_argument("--compile", action="store_true")
     ap.add_argument("--threads", type=int, default=1, help="CPU threads for torch (1 holds up on a busy machine)")
+    ap.add_argument("--under-load", action="store_true", help="also time whole steps with one competing busy process")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     dev = resolve_device(args.device)
@@ -128,7 +152,7 @@ def main() -> None:
     start = time.perf_counter()
     whole_steps(run, args.warmup, dev)
     warm_s = time.perf_counter() - start
-    times = whole_steps(run, args.steps, dev)
+    times = whole_steps_from(run, args.warmup, args.steps, dev)
     reads = step_reads(run, module, args.warmup + args.steps)
     gpu = f", {torch.cuda.get_device_name(dev)}" if dev.type == "cuda" else ""
     dtype = getattr(enc, "dtype", None)
@@ -140,6 +164,11 @@ def main() -> None:
     print(f"  warm-up {args.warmup} steps: {warm_s:.1f} s")
     print(f"  whole step: median {statistics.median(times):.1f} ms, min {min(times):.1f} ms ({args.steps} steps)")
     print("  host reads in a step: " + ", ".join(f"{k} {v}" for k, v in reads.items()))
+    if args.under_load:
+        quiet, loaded = quiet_and_loaded(run, args.steps, dev, args.warmup + args.steps + 1)
+        q, lo = statistics.median(quiet), statistics.median(loaded)
+        print(f"  under load (interleaved, {args.steps} each): quiet {q:.1f} ms, loaded {lo:.1f} ms, "
+              f"loaded / quiet {lo / q:.2f}")
     if dev.type == "cuda":
         print(f"  CUDA syncs per step: {device_syncs(run, args.warmup + args.steps + 1)}")
     if args.method == "clipdraw":
