@@ -12,12 +12,22 @@ recognition with augmentations above that without (the paper's finding). Person-
 eye pass >= 0.7 and median purity >= 0.75. With --tidy every drawing is judged again after
 the tidy pass (the same runs), in a second row per condition with the mean stroke count.
 
-    python scripts/bench_ablation.py [--augmentations 4 0] [--seeds 1] [--steps 200] [--tidy] [--out out/ablation]
+With --best-of N ... (and --seeds S >= N) the same drawings are also scored as a best-of-N
+selection: per prompt, of its first N seeds the one the model itself likes best (highest clean
+cosine to the prompt, similarity_end; with --tidy also the lowest ClipDraw.objective, the tidy
+pass's loss under 8 fixed augmentations, read off the same runs). No judge picks. Extra rows per
+N for the chosen drawings, the oracle (share of prompts with at least one eye-passing seed among
+the first N), the correlation of the scores with the eye's pass over all drawings, and a contact
+sheet of the chosen drawings for the largest N.
+
+    python scripts/bench_ablation.py [--augmentations 4 0] [--seeds 1] [--steps 200] [--tidy]
+                                     [--best-of 2 4] [--out out/ablation]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import sys
 from dataclasses import replace
@@ -25,11 +35,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from synth_core.builtin import COLOURS, SHAPES, load_builtin_encoder, load_judge  # noqa: E402
 from synth_core.builtin.model import BuiltinEncoder  # noqa: E402
 from synth_core.drawing import atomic_write_bytes  # noqa: E402
+from synth_core.lab import evaluate  # noqa: E402
 from synth_core.lab.evaluate import OFFLINE, contact_sheet, draw_judge_tidy  # noqa: E402
 from synth_core.outputs import png_bytes  # noqa: E402
 from synth_core.tidy import TidyConfig  # noqa: E402
@@ -56,7 +68,11 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("out/ablation"))
     ap.add_argument("--weights", type=Path, default=None,
                     help="a built-in model checkpoint to draw against instead of the shipped one (a retrained teacher)")
+    ap.add_argument("--best-of", type=int, nargs="+", default=[],
+                    help="also report a best-of-N seed selection by the model's own score for each N (needs --seeds >= N)")
     args = ap.parse_args()
+    if args.best_of and max(args.best_of) > args.seeds:
+        ap.error(f"--best-of {max(args.best_of)} needs --seeds >= {max(args.best_of)}")
 
     encoder = BuiltinEncoder.load(args.device, args.weights) if args.weights else load_builtin_encoder(args.device)
     judge = load_judge(args.device)
@@ -68,14 +84,104 @@ def main() -> None:
         cfg = replace(OFFLINE, augmentations=augs, steps=args.steps, strokes=args.strokes, width=args.canvas,
                       height=args.canvas)
         tidy_cfg = TidyConfig() if args.tidy else None
-        pairs = [draw_judge_tidy(colour, shape, encoder, judge, cfg, seed, tidy_cfg)
-                 for seed in range(args.seeds) for shape in SHAPES for colour in COLOURS]
+        objectives: list[tuple[float, float]] = []  # (before, after the tidy pass) per drawing, with --tidy
+        with _recording_objectives(objectives) if args.best_of else contextlib.nullcontext():
+            pairs = [draw_judge_tidy(colour, shape, encoder, judge, cfg, seed, tidy_cfg)
+                     for seed in range(args.seeds) for shape in SHAPES for colour in COLOURS]
         rows = [("off", [b for b, _ in pairs])] + ([("on", [a for _, a in pairs])] if args.tidy else [])
         for tidy, verdicts in rows:
             report(augs, tidy, verdicts)
             atomic_write_bytes(args.out / f"sheet_aug{augs}{'_tidy' if tidy == 'on' else ''}.png",
                                png_bytes(contact_sheet(verdicts)))
+        if args.best_of:
+            objective = {"off": [o for o, _ in objectives], "on": [o for _, o in objectives]} \
+                if len(objectives) == len(pairs) else {}
+            best_of_report(augs, rows, objective, args.best_of, args.out)
     print(f"contact sheets in {args.out}/")
+
+
+@contextlib.contextmanager
+def _recording_objectives(into: list[tuple[float, float]]):
+    """While active, every tidy pass draw_judge_tidy runs also appends (the run's ClipDraw.objective
+    before the pass, the tidied run's after it) to ``into``: the same runs, no extra drawing (two
+    evaluations of the fixed-augmentation loss, which uses its own seeded generator)."""
+    real = evaluate.quietly
+
+    def recording(method, cfg, step=0):
+        before = float(method.objective(method.tidy_strokes())[0])
+        result = real(method, cfg, step)
+        into.append((before, float(result.method.objective(result.method.tidy_strokes())[0])))
+        return result
+
+    evaluate.quietly = recording
+    try:
+        yield
+    finally:
+        evaluate.quietly = real
+
+
+def _ranks(x: np.ndarray) -> np.ndarray:
+    """Ranks from 1, ties given their mean rank."""
+    order = np.argsort(x, kind="mergesort")
+    ranks = np.empty(len(x))
+    ranks[order] = np.arange(1, len(x) + 1)
+    for value in np.unique(x):
+        tied = x == value
+        ranks[tied] = ranks[tied].mean()
+    return ranks
+
+
+def _pearson(a: np.ndarray, b: np.ndarray) -> float:
+    if a.std() == 0 or b.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def best_of_report(augs: int, rows: list, objective: dict, ns: list[int], out: Path) -> None:
+    """Best-of-N rows: per prompt, of its first N seeds the one with the highest similarity_end (and,
+    where recorded, the lowest objective); the oracle; the scores' correlation with the eye's pass."""
+    prompts = len(SHAPES) * len(COLOURS)
+    print(f"  best of N by the model's own score (sim: highest similarity_end; obj: lowest objective); "
+          f"{prompts} prompts; oracle = share of prompts with an eye-passing seed among the first N")
+    print(f"{'augs':>4} {'tidy':>4} {'n':>4} {'colour':>7} {'shape':>6} {'both':>6} {'eye pass':>8} {'purity':>6} "
+          f"{'strokes':>7} {'sim end':>8}  selection")
+    for tidy, verdicts in rows:
+        seeds = len(verdicts) // prompts
+        grid = [[verdicts[s * prompts + p] for s in range(seeds)] for p in range(prompts)]  # [prompt][seed]
+        scores = {"sim": [[v.similarity_end for v in g] for g in grid]}
+        if tidy in objective:
+            scores["obj"] = [[-objective[tidy][s * prompts + p] for s in range(seeds)] for p in range(prompts)]
+        for n in ns:
+            _row(augs, tidy, [v for g in grid for v in g[:n]], f"all of seeds 0-{n - 1}")
+            for name, score in scores.items():
+                chosen = [g[int(np.argmax(sc[:n]))] for g, sc in zip(grid, score)]
+                _row(augs, tidy, chosen, f"best of {n} by {name}")
+                if n == max(ns):
+                    atomic_write_bytes(out / f"sheet_aug{augs}_best{n}_{name}{'_tidy' if tidy == 'on' else ''}.png",
+                                       png_bytes(contact_sheet(chosen)))
+            oracle = sum(any(v.eye.passed for v in g[:n]) for g in grid) / prompts
+            print(f"{'':>4} {tidy:>4} {prompts:>4} oracle (best of {n}, eye pass): {oracle:.2f}")
+        passed = np.array([v.eye.passed for v in verdicts], dtype=float)
+        for name, score in scores.items():
+            x = np.array([sc[s] for s in range(seeds) for sc in score])  # verdicts' order: seed-major
+            sign = 1 if name == "sim" else -1  # report the objective itself (lower is better)
+            within = x - np.repeat(np.array([np.mean(sc) for sc in score])[None, :], seeds, 0).ravel()
+            mp = sign * x[passed == 1].mean() if passed.any() else float("nan")
+            mf = sign * x[passed == 0].mean() if (passed == 0).any() else float("nan")
+            print(f"{'':>4} {tidy:>4} {len(x):>4} {'similarity_end' if name == 'sim' else 'objective'}: "
+                  f"mean {mp:.4f} eye-passing ({int(passed.sum())}) vs {mf:.4f} failing ({int(len(x) - passed.sum())}); "
+                  f"point-biserial r {sign * _pearson(x, passed):+.3f}, Spearman {sign * _pearson(_ranks(x), _ranks(passed)):+.3f}, "
+                  f"within-prompt r {sign * _pearson(within, passed):+.3f}")
+
+
+def _row(augs: int, tidy: str, verdicts: list, label: str) -> None:
+    purity = statistics.median(v.eye.purity for v in verdicts)
+    print(f"{augs:>4} {tidy:>4} {len(verdicts):>4} {_rate(verdicts, lambda v: v.colour_ok):>7.2f} "
+          f"{_rate(verdicts, lambda v: v.shape_ok):>6.2f} "
+          f"{_rate(verdicts, lambda v: v.colour_ok and v.shape_ok):>6.2f} "
+          f"{_rate(verdicts, lambda v: v.eye.passed):>8.2f} {purity:>6.2f} "
+          f"{_rate(verdicts, lambda v: v.strokes):>7.1f} {_rate(verdicts, lambda v: v.similarity_end):>8.3f}  {label}",
+          flush=True)
 
 
 def report(augs: int, tidy: str, verdicts: list) -> None:
