@@ -134,6 +134,7 @@ def run_events(req: JobRequest, should_stop: Callable[[], bool] | None = None,
     with torch_threads(req.threads):
         enc = accelerate(encoder or load_encoder(req.model, req.device, req.cache_dir, offline=req.offline),
                          req.precision, req.compile)
+    with torch_threads(req.threads or auto_threads(enc)):
         yield Started(req.total_steps, str(enc.device), enc.label, req.method)
         yield from prompt_warnings(req, enc)
         if req.frames:
@@ -169,6 +170,23 @@ def _tidied(events: Iterator[Event], method, asked: bool, should_stop: Callable[
         yield from events
         return
     yield from tidy.after(events, method, tidy.TidyConfig(), should_stop)
+
+
+SMALL_MODEL = 20_000_000  # parameters: a step of a smaller model on a CPU is mostly small ops
+
+
+def auto_threads(encoder: Encoder) -> int:
+    """Threads for a run that asks for none (``threads`` 0): 1 on a CPU with a small model, else 0 (the
+    host's setting). A small model's step is many small ops: a second thread gains ~10 % on a quiet
+    2-core machine and makes the step 2.8x slower when another process competes (docs/engine.md),
+    while a CLIP-sized encoder's large matrix products use every core well."""
+    import torch
+
+    if encoder.device.type != "cpu":
+        return 0
+    model = getattr(encoder, "model", None)
+    params = sum(p.numel() for p in model.parameters()) if isinstance(model, torch.nn.Module) else SMALL_MODEL
+    return 1 if params < SMALL_MODEL else 0
 
 
 @contextlib.contextmanager

@@ -231,3 +231,24 @@ def test_the_cli_passes_the_speed_options():
     req = parse_request(_request(args))
     assert req.precision == "float32" and req.compile
     assert replace(req, compile=False).precision == "float32"
+
+
+# -- threads chosen for the work size ----------------------------------------------------------------
+def test_a_small_model_runs_on_one_thread_when_the_request_leaves_threads_to_the_engine(encoder):
+    from synth_core.encoders.openclip import OpenClipEncoder
+    from synth_core.jobs import auto_threads
+
+    assert auto_threads(encoder) == 1  # the built-in model: ~1M parameters
+    assert auto_threads(OpenClipEncoder.untrained("RN50", torch.device("cpu"))) == 0  # CLIP-sized: the host's
+    seen = []
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        for threads in (0, 2):
+            req = parse_request({"prompt": "a red circle", "model": "builtin", "strokes": 4, "steps": 2, "canvas": 48,
+                                 "device": "cpu", "threads": threads, "tidy": False})
+            list(run_events(req, should_stop=lambda: seen.append(torch.get_num_threads()) or False, encoder=encoder))
+            assert torch.get_num_threads() == 2  # restored after the run
+    finally:
+        torch.set_num_threads(before)
+    assert seen == [1, 1, 2, 2]  # during the run: auto picks 1; an explicit 2 is kept
