@@ -81,7 +81,7 @@ def test_preferences_draw_the_runner_settings_and_both_buttons(addon):
                                                                      **{k: getattr(prefs, k) for k in ("runner",
                                                                                                        "threads")}),
                                                bpy.context)
-    assert props(log) == ["runner", "python_path", "device", "threads", "cache_dir"]
+    assert props(log) == ["runner", "python_path", "device", "precision", "threads", "cache_dir"]
     assert ops(log) == ["clipdraw.check_setup", "clipdraw.setup_engine"]
     assert any(k.get("text", "").startswith("Engine threads: ") for name, _, k in log if name == "label")
 
