@@ -218,3 +218,13 @@ def test_the_strict_colour_teacher_pays_only_for_ink_in_the_captions_colour():
                               if s != shapes.NONE])
                for name, style in (("pure", pure), ("mixed", mixed))}
     assert weights["mixed"] < 0.8 * weights["pure"]
+
+
+def test_the_robustness_check_measures_what_the_model_rewards():
+    """The shipped model prefers the right shape and a whole outline over half of one; what it pays for the
+    last tenth is measured, not asserted (docs/builtin-model.md: the gap issue 8 has to widen)."""
+    from synth_core.lab import robustness
+
+    out = robustness.check(load_builtin_encoder("cpu"), n=40)
+    assert out["clean"]["wins"] >= 0.9 and out["completion"]["wins"] >= 0.9 and out["scribble"]["wins"] >= 0.9
+    assert out["completion"]["gap"] > out["completion 0.75"]["gap"] > out["completion 0.9"]["gap"]

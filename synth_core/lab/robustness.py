@@ -8,7 +8,8 @@ how often the right caption beats every same-colour wrong-shape caption, and by 
 - ``clean`` / ``cluttered`` / ``faint`` (semi-transparent strokes) / ``augmented`` (the engine's
   perspective + resized crop, at a 224 px canvas resized to the model's input, as CLIPDraw does);
 - ``completion``: how often a whole shape scores above the same shape with half its outline
-  missing (the optimiser must be paid for finishing a shape);
+  missing (the optimiser must be paid for finishing a shape), and ``completion 0.9`` / ``0.75``
+  the same for a tenth and a quarter missing (a "C" for a circle: what is left to pay for last);
 - ``scribble``: how often the shape's caption prefers the whole shape over a same-colour scribble.
 
     python -m synth_core.lab.robustness [--weights PATH] [--n 300]
@@ -97,10 +98,12 @@ def check(encoder: Encoder, n: int = 300, seed: int = 424_242) -> dict:
     out["augmented"] = _margin(_sims(encoder, _augmented(x, encoder.input_size, seed), text, c), s)
     idx = torch.arange(n)
     whole, c, s = _render(n, seed + 11, st, closed_only=True)
-    half, _, _ = _render(n, seed + 11, st, completeness=0.5, closed_only=True)  # same colours and shapes
-    scrib, _, _ = _render(n, seed + 11, st, scribble=True, closed_only=True)
+    others = {"completion": _render(n, seed + 11, st, completeness=0.5, closed_only=True)[0],  # same colours, shapes
+              "completion 0.9": _render(n, seed + 11, st, completeness=0.9, closed_only=True)[0],
+              "completion 0.75": _render(n, seed + 11, st, completeness=0.75, closed_only=True)[0],
+              "scribble": _render(n, seed + 11, st, scribble=True, closed_only=True)[0]}
     sw = _sims(encoder, whole, text, c)[idx, s]
-    for name, other in (("completion", half), ("scribble", scrib)):
+    for name, other in others.items():
         so = _sims(encoder, other, text, c)[idx, s]
         out[name] = {"wins": round(float((sw > so).float().mean()), 3), "gap": round(float((sw - so).mean()), 3)}
     return out
