@@ -43,6 +43,8 @@ def run_model(args: argparse.Namespace) -> None:
     cfg = replace(MODEL_DEFAULTS, steps=args.model_steps or args.steps or MODEL_DEFAULTS.steps,
                   images=args.images or MODEL_DEFAULTS.images, seed=MODEL_DEFAULTS.seed + args.seed,
                   workers=args.workers, **({"batch": args.batch} if args.batch else {}))
+    if args.completion_margin:
+        cfg = replace(cfg, completion_margin=args.completion_margin)
     training.deterministic(cfg.seed, args.threads, args.device)
     style = shapes.MODEL_STYLE if args.lenient_colour else shapes.TEACHER_STYLE
     if args.strict_shape:
@@ -105,6 +107,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--graded-shape", action="store_true",
                     help="the teacher pays for an outline in proportion to how much of it is drawn, from 40 %% to all "
                          "of it (shapes.GRADED_SHAPE)")
+    ap.add_argument("--completion-margin", type=float, default=0.0, metavar="M",
+                    help="add a margin term: a whole outline must beat the same drawing with only a fraction f "
+                         "of its outline (f in 0.6-0.95) by M (1 - f) in cosine to its caption (default 0: off)")
     ap.add_argument("--lenient-colour", action="store_true",
                     help="train the model on the earlier teacher, which was not strict on colour (shipped until "
                          "2026-11-30; the default is shapes.TEACHER_STYLE)")

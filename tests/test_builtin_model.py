@@ -228,3 +228,17 @@ def test_the_robustness_check_measures_what_the_model_rewards():
     out = robustness.check(load_builtin_encoder("cpu"), n=40)
     assert out["clean"]["wins"] >= 0.9 and out["completion"]["wins"] >= 0.9 and out["scribble"]["wins"] >= 0.9
     assert out["completion"]["gap"] > out["completion 0.75"]["gap"] > out["completion 0.9"]["gap"]
+
+
+def test_completion_pairs_are_one_drawing_whole_and_broken():
+    """The completion-margin term's pairs (train_builtin.py --completion-margin): closed outlines, a part f
+    missing from the copy, made the same way every time. (Pose, colour, pen and clutter are shared; the
+    outline's wobble and piecing may differ within a pair, so ink is not compared.)"""
+    from synth_core.lab.training import completion_pairs
+
+    whole, broken, colour, shape, f = completion_pairs(6, 3, shapes.TEACHER_STYLE)
+    assert whole.shape == broken.shape and len(f) == 6 and ((f >= 0.6) & (f <= 0.95)).all()
+    assert all(shapes.SHAPES[s] in shapes.CLOSED for s in shape)
+    assert all(not np.array_equal(a, b) for a, b in zip(whole, broken))
+    again = completion_pairs(6, 3, shapes.TEACHER_STYLE)
+    assert np.array_equal(again[0], whole) and np.array_equal(again[1], broken)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Callable
 
 import numpy as np
@@ -52,6 +52,10 @@ class TrainConfig:
     fade_prob: float = 0.2  # blend towards white (fainter, semi-transparent strokes)
     workers: int = 1  # processes that make the images (same images for any number)
     log_every: int = 100
+    completion_margin: float = 0.0  # M of the completion-margin term (0: off, the shipped recipe)
+    completion_pairs: int = 5000  # (whole, broken) pairs drawn once for that term
+    completion_share: float = 0.125  # pairs per step, as a share of ``batch`` (images: twice that, a quarter)
+    completion_range: tuple[float, float] = (0.6, 0.95)  # completeness f of the broken copy
 
 
 def deterministic(seed: int, threads: int | None, device: str = "cpu") -> None:
@@ -77,15 +81,22 @@ def warp_each(images: torch.Tensor, warps: torch.Tensor, fill: float = 1.0) -> t
     return F.grid_sample(images - fill, norm, mode="bilinear", padding_mode="zeros", align_corners=False) + fill
 
 
-def augment(x_u8: torch.Tensor, g: torch.Generator, cfg: TrainConfig, device: torch.device) -> torch.Tensor:
-    """uint8 [B, 3, S, S] -> float augmented copies: warp (or not), flip, quarter turn, fade."""
+def augment(x_u8: torch.Tensor, g: torch.Generator, cfg: TrainConfig, device: torch.device,
+            copies: int = 1) -> torch.Tensor:
+    """uint8 [B, 3, S, S] -> float augmented copies: warp (or not), flip, quarter turn, fade.
+
+    ``copies`` > 1: the batch is ``copies`` blocks of B / copies images that get the same
+    augmentation, image i of every block alike (a whole outline and its broken copy)."""
     B, _, S, _ = x_u8.shape
+    B //= copies
     warps = sample_warps(B, S, S, S, cfg.augment, g)
     keep = torch.rand(B, generator=g) >= cfg.augment_prob
     warps[keep] = identity_warp(S, S, S)
     flip = torch.rand(B, generator=g) < 0.5
     turns = torch.randint(4, (B,), generator=g)
     fade = torch.where(torch.rand(B, generator=g) < cfg.fade_prob, torch.rand(B, generator=g) * 0.5, torch.zeros(B))
+    if copies > 1:
+        warps, flip, turns, fade = (t.repeat(copies, *([1] * (t.dim() - 1))) for t in (warps, flip, turns, fade))
     x = warp_each(x_u8.to(device).float() / 255, warps)
     x = torch.where(flip.to(device)[:, None, None, None], x.flip(-1), x)
     for k in range(1, 4):
@@ -99,6 +110,46 @@ def augment(x_u8: torch.Tensor, g: torch.Generator, cfg: TrainConfig, device: to
 # Data
 def dataset(n: int, seed: int, style: shapes.Style, cfg: TrainConfig) -> shapes.Batch:
     return shapes.make_dataset(n, seed, style, cfg.scribble_frac, cfg.broken_frac, workers=cfg.workers)
+
+
+def _pair_chunk(n: int, seed: tuple[int, ...], style: shapes.Style,
+                frange: tuple[float, float]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``n`` (whole, broken) pairs of closed outlines, each pair drawn from one rng state.
+
+    Single-coloured pens only: a multicoloured outline's pieces take their colours from the rng
+    after the broken copy has drawn where its outline starts, so the two would differ in colour."""
+    rng = np.random.default_rng(seed)
+    style = replace(style, multicolour_prob=0.0)
+    S = style.size
+    whole, broken = np.empty((n, 3, S, S), np.uint8), np.empty((n, 3, S, S), np.uint8)
+    colour, shape, f = np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.float32)
+    closed = [shapes.SHAPES.index(s) for s in shapes.CLOSED]
+    for i in range(n):
+        colour[i] = int(rng.integers(len(shapes.COLOURS)))
+        shape[i] = closed[int(rng.integers(len(closed)))]
+        f[i] = rng.uniform(*frange)
+        state = int(rng.integers(2**63))  # the same colours, pen, pose and clutter for both
+        for out, c in ((whole, 1.0), (broken, float(f[i]))):
+            img = shapes.render_shape(shapes.SHAPES[shape[i]], shapes.COLOURS[colour[i]], rng=np.random.default_rng(state),
+                                      filled=False, completeness=c, style=style)
+            out[i] = (img.transpose(2, 0, 1) * 255 + 0.5).astype(np.uint8)
+    return whole, broken, colour, shape, f
+
+
+def completion_pairs(n: int, seed: int, style: shapes.Style, frange: tuple[float, float] = (0.6, 0.95),
+                     chunk: int = 500, workers: int = 1) -> tuple[np.ndarray, ...]:
+    """(whole, broken, colour, shape, f) for ``n`` pairs: a whole unfilled outline and the same
+    drawing (same rng state: colour, pen, pose, clutter) with only a fraction f of its outline.
+    Made in chunks seeded (seed, 7777, chunk index), so any number of workers gives the same."""
+    jobs = [(min(chunk, n - i), (seed, 7_777, i // chunk), style, frange) for i in range(0, n, chunk)]
+    if workers > 1:
+        import multiprocessing as mp
+
+        with mp.get_context("spawn").Pool(workers) as pool:
+            parts = pool.starmap(_pair_chunk, jobs)
+    else:
+        parts = [_pair_chunk(*j) for j in jobs]
+    return tuple(np.concatenate(p) for p in zip(*parts))
 
 
 def shape_targets(shape: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
@@ -145,6 +196,10 @@ def clip_loss(model: ToyClip, images: torch.Tensor, targets: torch.Tensor, capti
     """
     ie = model.encode_image(images)
     te = model.encode_text(tokenize(captions).to(images.device))
+    return _infonce(model, ie, te, targets)
+
+
+def _infonce(model: ToyClip, ie: torch.Tensor, te: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     logits = model.logit_scale.exp().clamp(max=100) * ie @ te.T  # [B, 35]
     i2t = -(targets * logits.log_softmax(1)).sum(1).mean()
     pos = targets.T  # [35, B]
@@ -152,6 +207,20 @@ def clip_loss(model: ToyClip, images: torch.Tensor, targets: torch.Tensor, capti
     t2i_logp = logits.T[present].log_softmax(1)
     t2i = -((t2i_logp * pos[present]).sum(1) / pos[present].sum(1)).mean()
     return (i2t + t2i) / 2
+
+
+def clip_and_margin_loss(model: ToyClip, images: torch.Tensor, targets: torch.Tensor, captions: list[str],
+                         whole: torch.Tensor, broken: torch.Tensor, caption_idx: torch.Tensor, f: torch.Tensor,
+                         margin: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """clip_loss plus the completion margin: mean of relu(M (1 - f) - (cos(whole, c) - cos(broken, c)))
+    over (whole, broken) pairs, c the pair's class caption of this step. Returns (total, hinge)."""
+    B, P = len(images), len(whole)
+    ie = model.encode_image(torch.cat([images, whole, broken]))
+    te = model.encode_text(tokenize(captions).to(images.device))
+    c = te[caption_idx]
+    gap = (ie[B : B + P] * c).sum(1) - (ie[B + P :] * c).sum(1)
+    hinge = F.relu(margin * (1 - f) - gap).mean()
+    return _infonce(model, ie[:B], te, targets) + hinge, hinge
 
 
 def train_model(cfg: TrainConfig, model_cfg: ModelConfig = ModelConfig(), data: shapes.Batch | None = None,
@@ -170,20 +239,40 @@ def train_model(cfg: TrainConfig, model_cfg: ModelConfig = ModelConfig(), data: 
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = _schedule(opt, cfg)
     g = torch.Generator().manual_seed(cfg.seed + 1)
+    if cfg.completion_margin > 0:  # pairs drawn once; their own generator, so the main stream is unchanged
+        t1 = time.perf_counter()
+        pw, pb, pc, ps, pf = (torch.from_numpy(a) for a in completion_pairs(
+            cfg.completion_pairs, cfg.seed, style, cfg.completion_range, workers=cfg.workers))
+        pair_caption = pc * len(SHAPE_WORDS) + ps  # colour-major, as class_captions
+        n_pairs = max(1, round(cfg.completion_share * cfg.batch))
+        gp = torch.Generator().manual_seed(cfg.seed + 2)
+        log(f"model: {len(pw)} completion pairs in {time.perf_counter() - t1:.0f} s, {n_pairs} a step, "
+            f"margin {cfg.completion_margin}")
     model.train()
     for step in range(1, cfg.steps + 1):
         idx = torch.randint(len(x), (cfg.batch,), generator=g)
         imgs = augment(x[idx], g, cfg, dev)
-        loss = clip_loss(model, imgs, targets[idx].to(dev), class_captions(g))
+        if cfg.completion_margin > 0:
+            captions = class_captions(g)
+            j = torch.randint(len(pw), (n_pairs,), generator=gp)
+            pair = augment(torch.cat([pw[j], pb[j]]), gp, cfg, dev, copies=2)
+            loss, hinge = clip_and_margin_loss(model, imgs, targets[idx].to(dev), captions, pair[:n_pairs],
+                                               pair[n_pairs:], pair_caption[j].to(dev), pf[j].to(dev),
+                                               cfg.completion_margin)
+        else:
+            loss = clip_loss(model, imgs, targets[idx].to(dev), class_captions(g))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         sched.step()
         if step % cfg.log_every == 0 or step == cfg.steps:
-            log(f"model step {step}/{cfg.steps} loss {loss.item():.3f} "
+            extra = f" margin hinge {hinge.item():.3f}" if cfg.completion_margin > 0 else ""
+            log(f"model step {step}/{cfg.steps} loss {loss.item():.3f}{extra} "
                 f"temperature {1 / model.logit_scale.exp().item():.3f} ({time.perf_counter() - t0:.0f} s)")
+    skip = {"workers"} | ({"completion_margin", "completion_pairs", "completion_share", "completion_range"}
+                          if cfg.completion_margin <= 0 else set())  # the shipped metadata, unchanged
     return model.cpu().eval(), {"seconds": round(time.perf_counter() - t0, 1), "steps": cfg.steps,
-                                "train": {k: v for k, v in asdict(cfg).items() if k != "workers"}}
+                                "train": {k: v for k, v in asdict(cfg).items() if k not in skip}}
 
 
 @torch.no_grad()
