@@ -20,17 +20,23 @@ N for the chosen drawings, the oracle (share of prompts with at least one eye-pa
 the first N), the correlation of the scores with the eye's pass over all drawings, and a contact
 sheet of the chosen drawings for the largest N.
 
+With --set FIELD=VALUE (repeatable) any ClipDrawConfig field is overridden for an experiment on the
+optimiser's side (for example --set segments=(3,5) --set walk=0.3); --shapes limits the prompts
+to some of the six shapes for a quicker look.
+
     python scripts/bench_ablation.py [--augmentations 4 0] [--seeds 1] [--steps 200] [--tidy]
-                                     [--best-of 2 4] [--out out/ablation]
+                                     [--best-of 2 4] [--shapes circle square] [--set walk=0.3]
+                                     [--out out/ablation]
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import contextlib
 import statistics
 import sys
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -40,6 +46,7 @@ import torch  # noqa: E402
 
 from synth_core.builtin import COLOURS, SHAPES, load_builtin_encoder, load_judge  # noqa: E402
 from synth_core.builtin.model import BuiltinEncoder  # noqa: E402
+from synth_core.clipdraw import ClipDrawConfig  # noqa: E402
 from synth_core.drawing import atomic_write_bytes  # noqa: E402
 from synth_core.lab import evaluate  # noqa: E402
 from synth_core.lab.evaluate import OFFLINE, contact_sheet, draw_judge_tidy  # noqa: E402
@@ -52,7 +59,20 @@ def _rate(verdicts: list, value) -> float:
 
 
 def _by_shape(verdicts: list, value) -> str:
-    return ", ".join(f"{s} {_rate([v for v in verdicts if v.shape == s], value):.2f}" for s in SHAPES)
+    shapes = [s for s in SHAPES if any(v.shape == s for v in verdicts)]
+    return ", ".join(f"{s} {_rate([v for v in verdicts if v.shape == s], value):.2f}" for s in shapes)
+
+
+def config_override(text: str) -> tuple[str, object]:
+    """``FIELD=VALUE`` -> (field, Python literal) for a ClipDrawConfig field; argparse's type for --set."""
+    name, sep, value = text.partition("=")
+    known = {f.name for f in fields(ClipDrawConfig)}
+    if not sep or name not in known:
+        raise argparse.ArgumentTypeError(f"expected FIELD=VALUE with FIELD one of {', '.join(sorted(known))}")
+    try:
+        return name, ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a Python literal") from None
 
 
 def main() -> None:
@@ -70,6 +90,10 @@ def main() -> None:
                     help="a built-in model checkpoint to draw against instead of the shipped one (a retrained teacher)")
     ap.add_argument("--best-of", type=int, nargs="+", default=[],
                     help="also report a best-of-N seed selection by the model's own score for each N (needs --seeds >= N)")
+    ap.add_argument("--shapes", nargs="+", choices=SHAPES, default=list(SHAPES),
+                    help="draw only these shapes' prompts (all five colours each)")
+    ap.add_argument("--set", dest="overrides", type=config_override, action="append", default=[],
+                    metavar="FIELD=VALUE", help="override a ClipDrawConfig field (repeatable)")
     args = ap.parse_args()
     if args.best_of and max(args.best_of) > args.seeds:
         ap.error(f"--best-of {max(args.best_of)} needs --seeds >= {max(args.best_of)}")
@@ -77,17 +101,18 @@ def main() -> None:
     encoder = BuiltinEncoder.load(args.device, args.weights) if args.weights else load_builtin_encoder(args.device)
     judge = load_judge(args.device)
     print(f"{encoder.label}; judge {type(judge.net).__name__}; {torch.get_num_threads()} threads; "
-          f"{args.strokes} strokes, {args.steps} steps, canvas {args.canvas}")
+          f"{args.strokes} strokes, {args.steps} steps, canvas {args.canvas}"
+          + "".join(f"; {k}={v!r}" for k, v in args.overrides))
     print(f"{'augs':>4} {'tidy':>4} {'n':>4} {'colour':>7} {'shape':>6} {'both':>6} {'eye pass':>8} {'purity':>6} "
           f"{'strokes':>7} {'sim start':>9} {'sim end':>8} {'s/drawing':>9}")
     for augs in args.augmentations:
         cfg = replace(OFFLINE, augmentations=augs, steps=args.steps, strokes=args.strokes, width=args.canvas,
-                      height=args.canvas)
+                      height=args.canvas, **dict(args.overrides))
         tidy_cfg = TidyConfig() if args.tidy else None
         objectives: list[tuple[float, float]] = []  # (before, after the tidy pass) per drawing, with --tidy
         with _recording_objectives(objectives) if args.best_of else contextlib.nullcontext():
             pairs = [draw_judge_tidy(colour, shape, encoder, judge, cfg, seed, tidy_cfg)
-                     for seed in range(args.seeds) for shape in SHAPES for colour in COLOURS]
+                     for seed in range(args.seeds) for shape in args.shapes for colour in COLOURS]
         rows = [("off", [b for b, _ in pairs])] + ([("on", [a for _, a in pairs])] if args.tidy else [])
         for tidy, verdicts in rows:
             report(augs, tidy, verdicts)
@@ -96,7 +121,7 @@ def main() -> None:
         if args.best_of:
             objective = {"off": [o for o, _ in objectives], "on": [o for _, o in objectives]} \
                 if len(objectives) == len(pairs) else {}
-            best_of_report(augs, rows, objective, args.best_of, args.out)
+            best_of_report(augs, rows, objective, args.best_of, args.out, len(args.shapes) * len(COLOURS))
     print(f"contact sheets in {args.out}/")
 
 
@@ -137,10 +162,9 @@ def _pearson(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(a, b)[0, 1])
 
 
-def best_of_report(augs: int, rows: list, objective: dict, ns: list[int], out: Path) -> None:
+def best_of_report(augs: int, rows: list, objective: dict, ns: list[int], out: Path, prompts: int) -> None:
     """Best-of-N rows: per prompt, of its first N seeds the one with the highest similarity_end (and,
     where recorded, the lowest objective); the oracle; the scores' correlation with the eye's pass."""
-    prompts = len(SHAPES) * len(COLOURS)
     print(f"  best of N by the model's own score (sim: highest similarity_end; obj: lowest objective); "
           f"{prompts} prompts; oracle = share of prompts with an eye-passing seed among the first N")
     print(f"{'augs':>4} {'tidy':>4} {'n':>4} {'colour':>7} {'shape':>6} {'both':>6} {'eye pass':>8} {'purity':>6} "
