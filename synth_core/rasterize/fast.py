@@ -19,7 +19,7 @@ import torch
 
 from ..strokes import StrokeTensors
 from .geometry import (
-    AA_RADIUS, DEFAULT_TOLERANCE, coverage, distance_and_normal, flatten, point_segment_distance,
+    AA_RADIUS, DEFAULT_TOLERANCE, coverage_xy, distance_and_normal_xy, flatten, segment_distance_xy,
 )
 
 _KEY_BITS = 62  # sort key: (pixel, stroke) pair in the high bits, quantised distance in the rest
@@ -35,7 +35,7 @@ def _flatten_batch(strokes: StrokeTensors, tolerance: float):
     seg_index = (topo.seg_index[None] + (torch.arange(B, device=flat_pts.device) * P)[:, None, None]).reshape(-1, 4)
     seg_stroke = (topo.seg_stroke[None] + (torch.arange(B, device=flat_pts.device) * N)[:, None]).reshape(-1)
     a, e, seg = flatten(flat_pts[seg_index], tolerance)
-    return a, e, seg_stroke[seg], scene_of_seg[seg]
+    return a, e, seg_stroke.index_select(0, seg), scene_of_seg.index_select(0, seg)
 
 
 _JOINT_MARGIN = 0.25  # px added to every strip extension, against rounding at the joins
@@ -106,26 +106,29 @@ def _candidates(
     piece = torch.repeat_interleave(torch.arange(len(rows), device=dev), rows)
     if piece.numel() == 0:
         return piece, piece
-    py = y0[piece] + torch.arange(piece.numel(), device=dev) - (torch.cumsum(rows, 0) - rows)[piece]
-    # the strip in piece coordinates: along in [-ext0, len + ext1], across in [-reach, reach]
-    up, np_, ap, rp = u[piece], n[piece], a[piece], reach[piece]
-    dy = py.to(a.dtype) + 0.5 - ap[:, 1]
-    lo_u, hi_u = _interval(up[:, 0], up[:, 1] * dy, -ext0[piece], length[piece] + ext1[piece])
-    lo_n, hi_n = _interval(np_[:, 0], np_[:, 1] * dy, -rp, rp)
-    x_lo = torch.maximum(lo_u, lo_n) + ap[:, 0]
-    x_hi = torch.minimum(hi_u, hi_n) + ap[:, 0]
+    py = (y0 - torch.cumsum(rows, 0) + rows).index_select(0, piece) + torch.arange(piece.numel(), device=dev)
+    # the strip in piece coordinates: along in [-ext0, len + ext1], across in [-reach, reach];
+    # per-piece values as rows of one table, gathered once per row of pixels
+    table = torch.stack([u[:, 0], u[:, 1], n[:, 0], n[:, 1], a[:, 0], a[:, 1], reach, -ext0, length + ext1])
+    ux, uy, nx, ny, ax, ay, rp, lo, hi = table.index_select(1, piece).unbind(0)
+    dy = py.to(a.dtype) + 0.5 - ay
+    lo_u, hi_u = _interval(ux, uy * dy, lo, hi)
+    lo_n, hi_n = _interval(nx, ny * dy, -rp, rp)
+    x_lo = torch.maximum(lo_u, lo_n) + ax
+    x_hi = torch.minimum(hi_u, hi_n) + ax
     x0 = torch.ceil(x_lo.clamp(-1, width + 1) - 0.5).clamp(0, width).to(torch.long)
     x1 = torch.floor(x_hi.clamp(-1, width + 1) - 0.5).clamp(-1, width - 1).to(torch.long)
     cnt = (x1 - x0 + 1).clamp_min(0)
     run = torch.repeat_interleave(torch.arange(len(cnt), device=dev), cnt)
-    px = x0[run] + torch.arange(run.numel(), device=dev) - (torch.cumsum(cnt, 0) - cnt)[run]
-    piece, py = piece[run], py[run]
-    centre = torch.stack([px, py], 1).to(a.dtype) + 0.5
-    d = point_segment_distance(centre, a[piece], e[piece])
-    keep = d < reach[piece]
-    piece, px, py, d = piece[keep], px[keep], py[keep], d[keep]
-    pix = scene[piece] * (height * width) + py * width + px
-    pair = pix * num_strokes + stroke[piece] % num_strokes
+    px = (x0 - torch.cumsum(cnt, 0) + cnt).index_select(0, run) + torch.arange(run.numel(), device=dev)
+    piece, py = piece.index_select(0, run), py.index_select(0, run)
+    ends = torch.stack([a[:, 0], a[:, 1], e[:, 0], e[:, 1], reach]).index_select(1, piece)
+    d = segment_distance_xy(px.to(a.dtype) + 0.5, py.to(a.dtype) + 0.5, *ends[:4])
+    keep = d < ends[4]
+    kept = keep.nonzero().squeeze(1)
+    piece, px, py, d = piece.index_select(0, kept), px.index_select(0, kept), py.index_select(0, kept), d.index_select(0, kept)
+    pix = scene.index_select(0, piece) * (height * width) + py * width + px
+    pair = pix * num_strokes + stroke.index_select(0, piece) % num_strokes
     # as many distance bits as the pair index leaves free: ties closer than reach / 2^bits
     # (well below 1e-6 px for usual scenes) are the only way to pick a non-nearest piece
     pair_bits = int(int(scene.max()) + 1) * height * width * num_strokes
@@ -138,31 +141,34 @@ def _candidates(
     pair_sorted = key >> dist_bits
     first = torch.ones_like(pair_sorted, dtype=torch.bool)
     first[1:] = pair_sorted[1:] != pair_sorted[:-1]
-    order = order[first]
-    return piece[order], pix[order]
+    order = order.index_select(0, first.nonzero().squeeze(1))
+    return piece.index_select(0, order), pix.index_select(0, order)
 
 
 def _composite(
     pix: torch.Tensor, alpha: torch.Tensor, rgb: torch.Tensor, batch: int, height: int, width: int,
 ) -> torch.Tensor:
-    """Alpha-over of each pixel's layers (already in stroke order) -> [B, 4, H, W] premultiplied."""
+    """Alpha-over of each pixel's layers (already in stroke order) -> [B, 4, H, W] premultiplied.
+
+    ``rgb`` is [3, P], one column per (pixel, stroke) pair. Each pixel's layers go into one row of
+    a padded [pixels, depth] table, topmost first, whose exclusive cumulative product of (1 - alpha)
+    is the light that reaches each layer; colours are then summed straight into the image."""
     dev, dt = alpha.device, alpha.dtype
-    out = torch.zeros(batch * height * width, 4, dtype=dt, device=dev)
+    hw = batch * height * width
     if pix.numel() == 0:
-        return out.reshape(batch, height, width, 4).permute(0, 3, 1, 2)
+        return torch.zeros(4, batch, height, width, dtype=dt, device=dev).permute(1, 0, 2, 3)
     upix, counts = torch.unique_consecutive(pix, return_counts=True)
-    group = torch.repeat_interleave(torch.arange(len(upix), device=dev), counts)
-    depth = torch.arange(len(pix), device=dev) - (torch.cumsum(counts, 0) - counts)[group]
     G, D = len(upix), int(counts.max())
-    A = torch.zeros(G, D, dtype=dt, device=dev).index_put((group, depth), alpha)
-    C = torch.zeros(G, D, 3, dtype=dt, device=dev).index_put((group, depth), rgb * alpha[:, None])
-    # transmittance above layer k: prod_{m>k} (1 - A_m); reversed inclusive cumprod, shifted
-    rev = torch.cumprod(torch.flip(1.0 - A, [1]), 1)
-    above = torch.cat([torch.flip(rev, [1])[:, 1:], torch.ones(G, 1, dtype=dt, device=dev)], 1)
-    color = (C * above[..., None]).sum(1)
-    total_alpha = 1.0 - rev[:, -1]
-    out = out.index_put((upix,), torch.cat([color, total_alpha[:, None]], 1))
-    return out.reshape(batch, height, width, 4).permute(0, 3, 1, 2)
+    group = torch.repeat_interleave(torch.arange(G, device=dev), counts)
+    last = torch.cumsum(counts, 0) - 1  # each pixel's topmost layer
+    slot = (group * D + last.index_select(0, group)) - torch.arange(len(pix), device=dev)  # topmost in column 0
+    clear = torch.ones(G * D, dtype=dt, device=dev).index_put((slot,), 1.0 - alpha).view(G, D)
+    through = torch.cumprod(clear, 1)  # light left after the layers down to each column
+    above = torch.cat([torch.ones(G, 1, dtype=dt, device=dev), through[:, :-1]], 1).reshape(-1)
+    weight = alpha * above.index_select(0, slot)
+    color = torch.zeros(3, hw, dtype=dt, device=dev).index_add(1, pix, rgb * weight)
+    total = torch.zeros(hw, dtype=dt, device=dev).index_put((upix,), 1.0 - through[:, -1])
+    return torch.cat([color, total[None]], 0).reshape(4, batch, height, width).permute(1, 0, 2, 3)
 
 
 def rasterize_fast(strokes: StrokeTensors, height: int, width: int, tolerance: float = DEFAULT_TOLERANCE) -> torch.Tensor:
@@ -171,10 +177,13 @@ def rasterize_fast(strokes: StrokeTensors, height: int, width: int, tolerance: f
     a, e, stroke, scene = _flatten_batch(strokes, tolerance)
     hw = strokes.half_widths.reshape(B * N)
     col = strokes.colors.reshape(B * N, 4)
-    piece, pix = _candidates(a.detach(), e.detach(), hw.detach()[stroke], scene, stroke, N, height, width)
-    s = stroke[piece]
+    piece, pix = _candidates(a.detach(), e.detach(), hw.detach().index_select(0, stroke), scene, stroke, N, height, width)
     local = pix % (height * width)
-    centre = torch.stack([local % width, torch.div(local, width, rounding_mode="floor")], 1).to(a.dtype) + 0.5
-    d, normal = distance_and_normal(centre, a[piece], e[piece])
-    alpha = coverage(d, normal, hw[s]) * col[s, 3]
-    return _composite(pix, alpha, col[s, :3], B, height, width)
+    cx = (local % width).to(a.dtype) + 0.5
+    cy = torch.div(local, width, rounding_mode="floor").to(a.dtype) + 0.5
+    # structure of arrays: one gather per table, then arithmetic on contiguous 1-D arrays
+    ax, ay, bx, by = torch.stack([a[:, 0], a[:, 1], e[:, 0], e[:, 1]]).index_select(1, piece).unbind(0)
+    h, r, g, b, opacity = torch.cat([hw[None], col.t()], 0).index_select(1, stroke.index_select(0, piece)).unbind(0)
+    d, nx, ny = distance_and_normal_xy(cx, cy, ax, ay, bx, by)
+    alpha = coverage_xy(d, nx, ny, h) * opacity
+    return _composite(pix, alpha, torch.stack([r, g, b]), B, height, width)

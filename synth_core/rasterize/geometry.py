@@ -23,7 +23,11 @@ DEFAULT_TOLERANCE = 0.1
 
 def _edge_shape(n: torch.Tensor) -> tuple[torch.Tensor, ...]:
     """Where the profile of an edge with unit normal ``n`` bends: (a, t1, t2, 2ab)."""
-    ax, ay = n[..., 0].abs(), n[..., 1].abs()
+    return _edge_shape_xy(n[..., 0], n[..., 1])
+
+
+def _edge_shape_xy(nx: torch.Tensor, ny: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    ax, ay = nx.abs(), ny.abs()
     a, b = torch.maximum(ax, ay), torch.minimum(ax, ay)  # a >= sqrt(1/2), b in [0, a]
     return a, 0.5 * (a - b), 0.5 * (a + b), (2.0 * a * b).clamp_min(1e-12)
 
@@ -51,7 +55,13 @@ def edge_area(t: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
 
 def coverage(d: torch.Tensor, n: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
     """Box-filtered coverage of the band [-h, h] at distance ``d`` along the unit normal ``n``."""
-    shape = _edge_shape(n)
+    return coverage_xy(d, n[..., 0], n[..., 1], h)
+
+
+def coverage_xy(d: torch.Tensor, nx: torch.Tensor, ny: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+    """``coverage`` with the normal's components apart (the fast path keeps x and y in separate
+    contiguous arrays: reductions over a last dimension of 2 cost more than the arithmetic)."""
+    shape = _edge_shape_xy(nx, ny)
     near = _edge_area(h - d, *shape)
     if not bool((torch.as_tensor(h) < AA_RADIUS).any()):
         return near  # the far edge lies beyond every pixel's reach: it would subtract exact zeros
@@ -61,8 +71,8 @@ def coverage(d: torch.Tensor, n: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
 def bezier(ctrl: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     """Points of cubic segments ``ctrl`` [K, 4, 2] at parameters ``t`` [K] -> [K, 2]."""
     s = 1.0 - t
-    w = torch.stack([s * s * s, 3 * s * s * t, 3 * s * t * t, t * t * t], dim=-1)  # [K, 4]
-    return (w[..., None] * ctrl).sum(dim=-2)
+    w0, w1, w2, w3 = (x[..., None] for x in (s * s * s, 3 * s * s * t, 3 * s * t * t, t * t * t))
+    return w0 * ctrl[..., 0, :] + w1 * ctrl[..., 1, :] + w2 * ctrl[..., 2, :] + w3 * ctrl[..., 3, :]
 
 
 @torch.no_grad()
@@ -87,11 +97,11 @@ def flatten(ctrl: torch.Tensor, tolerance: float) -> tuple[torch.Tensor, torch.T
     n = pieces_per_segment(ctrl.detach(), tolerance)
     seg = torch.repeat_interleave(torch.arange(len(n), device=ctrl.device), n)
     first = torch.cumsum(n, 0) - n
-    k = torch.arange(len(seg), device=ctrl.device) - first[seg]
-    nf = n[seg].to(ctrl.dtype)
+    k = torch.arange(len(seg), device=ctrl.device) - first.index_select(0, seg)
+    nf = n.index_select(0, seg).to(ctrl.dtype)
     t0 = k.to(ctrl.dtype) / nf
     t1 = (k + 1).to(ctrl.dtype) / nf
-    c = ctrl[seg]
+    c = ctrl.index_select(0, seg)
     return bezier(c, t0), bezier(c, t1), seg
 
 
@@ -130,6 +140,36 @@ def distance_and_normal(
     side = torch.where((len2 < 1e-12)[..., None], fallback, side)
     # inside the segment q is perpendicular to it, so q / d is the segment's normal there too
     return d, torch.where((q2 > 1e-10)[..., None], q / d[..., None], side.expand_as(q))
+
+
+def distance_and_normal_xy(
+    px: torch.Tensor, py: torch.Tensor, ax: torch.Tensor, ay: torch.Tensor, bx: torch.Tensor, by: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``distance_and_normal`` on separate x and y arrays: (d, nx, ny), the same values."""
+    abx, aby = bx - ax, by - ay
+    apx, apy = px - ax, py - ay
+    len2 = abx * abx + aby * aby
+    t = ((apx * abx + apy * aby) / len2.clamp_min(1e-12)).clamp(0.0, 1.0)
+    qx, qy = apx - t * abx, apy - t * aby
+    q2 = qx * qx + qy * qy
+    d = torch.sqrt(q2 + 1e-12)
+    inv_len = 1.0 / torch.sqrt(len2.clamp_min(1e-24))
+    short = len2 < 1e-12  # a zero-length segment: the fallback normal (0, 1)
+    side_x = torch.where(short, torch.zeros_like(abx), -aby * inv_len)
+    side_y = torch.where(short, torch.ones_like(abx), abx * inv_len)
+    off_line = q2 > 1e-10
+    return d, torch.where(off_line, qx / d, side_x), torch.where(off_line, qy / d, side_y)
+
+
+def segment_distance_xy(
+    px: torch.Tensor, py: torch.Tensor, ax: torch.Tensor, ay: torch.Tensor, bx: torch.Tensor, by: torch.Tensor,
+) -> torch.Tensor:
+    """``point_segment_distance`` on separate x and y arrays."""
+    abx, aby = bx - ax, by - ay
+    apx, apy = px - ax, py - ay
+    t = ((apx * abx + apy * aby) / (abx * abx + aby * aby).clamp_min(1e-12)).clamp(0.0, 1.0)
+    qx, qy = apx - t * abx, apy - t * aby
+    return torch.sqrt(qx * qx + qy * qy + 1e-12)
 
 
 def over_background(layer: torch.Tensor, background: torch.Tensor | tuple[float, ...]) -> torch.Tensor:
