@@ -13,7 +13,10 @@ import torch
 from synth_core.drawing import Drawing, Stroke
 from synth_core.initialise import random_strokes
 from synth_core.rasterize import over_background, rasterize, render_drawing, render_supersampled
-from synth_core.rasterize.geometry import edge_area
+from synth_core.rasterize.geometry import (
+    coverage, coverage_xy, distance_and_normal, distance_and_normal_xy, edge_area, point_segment_distance,
+    segment_distance_xy,
+)
 from synth_core.strokes import StrokeTensors, Topology, from_drawing
 
 # diffvg's own renders of a CLIPasso scene (a copy of ../shared/fixtures/diffvg: its README says how
@@ -192,3 +195,29 @@ def test_cuda_matches_cpu():
     assert (outs[0] - outs[1]).abs().max() < 1e-4
     for a, b in zip(*grads):
         assert torch.allclose(a, b, atol=1e-3, rtol=1e-3)
+
+
+def test_split_xy_geometry_equals_the_vector_geometry():
+    """The fast path's x/y-apart geometry gives the vector functions' values and gradients, also for
+    a zero-length segment and for points on the centre line (where the normal falls back)."""
+    g = torch.Generator().manual_seed(3)
+    p = torch.rand(200, 2, generator=g, dtype=torch.float64) * 20
+    a = torch.rand(200, 2, generator=g, dtype=torch.float64) * 20
+    b = a + torch.randn(200, 2, generator=g, dtype=torch.float64) * 6
+    b[:20] = a[:20]  # zero-length pieces
+    p[20:40] = a[20:40] + 0.3 * (b[20:40] - a[20:40])  # on the centre line
+    h = torch.rand(200, generator=g, dtype=torch.float64) * 3
+    ends = [t.clone().requires_grad_() for t in (a, b, h)]
+    d, n = distance_and_normal(p, ends[0], ends[1])
+    want = coverage(d, n, ends[2])
+    grads_want = torch.autograd.grad(want.sum(), ends)
+    ends = [t.clone().requires_grad_() for t in (a, b, h)]
+    dx, nx, ny = distance_and_normal_xy(p[:, 0], p[:, 1], ends[0][:, 0], ends[0][:, 1], ends[1][:, 0], ends[1][:, 1])
+    got = coverage_xy(dx, nx, ny, ends[2])
+    grads_got = torch.autograd.grad(got.sum(), ends)
+    assert torch.equal(dx, d) and torch.allclose(torch.stack([nx, ny], 1), n, atol=1e-15)
+    assert torch.allclose(got, want, atol=1e-15)
+    for gg, gw in zip(grads_got, grads_want):
+        assert torch.allclose(gg, gw, atol=1e-12)
+    assert torch.allclose(segment_distance_xy(p[:, 0], p[:, 1], a[:, 0], a[:, 1], b[:, 0], b[:, 1]),
+                          point_segment_distance(p, a, b), atol=1e-15)
