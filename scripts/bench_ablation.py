@@ -21,8 +21,9 @@ the first N), the correlation of the scores with the eye's pass over all drawing
 sheet of the chosen drawings for the largest N.
 
 With --set FIELD=VALUE (repeatable) any ClipDrawConfig field is overridden for an experiment on the
-optimiser's side (for example --set segments=(3,5) --set walk=0.3); --shapes limits the prompts
-to some of the six shapes for a quicker look.
+optimiser's side (for example --set segments=(3,5) --set walk=0.3), --tidy-set FIELD=VALUE a
+TidyConfig field of the tidy pass (--tidy-set share=0.25); --shapes limits the prompts to some of
+the six shapes for a quicker look.
 
     python scripts/bench_ablation.py [--augmentations 4 0] [--seeds 1] [--steps 200] [--tidy]
                                      [--best-of 2 4] [--shapes circle square] [--set walk=0.3]
@@ -63,16 +64,26 @@ def _by_shape(verdicts: list, value) -> str:
     return ", ".join(f"{s} {_rate([v for v in verdicts if v.shape == s], value):.2f}" for s in shapes)
 
 
-def config_override(text: str) -> tuple[str, object]:
-    """``FIELD=VALUE`` -> (field, Python literal) for a ClipDrawConfig field; argparse's type for --set."""
+def _override(config: type, text: str) -> tuple[str, object]:
+    """``FIELD=VALUE`` -> (field, Python literal) for a field of the dataclass ``config``."""
     name, sep, value = text.partition("=")
-    known = {f.name for f in fields(ClipDrawConfig)}
+    known = {f.name for f in fields(config)}
     if not sep or name not in known:
         raise argparse.ArgumentTypeError(f"expected FIELD=VALUE with FIELD one of {', '.join(sorted(known))}")
     try:
         return name, ast.literal_eval(value)
     except (ValueError, SyntaxError):
         raise argparse.ArgumentTypeError(f"{value!r} is not a Python literal") from None
+
+
+def config_override(text: str) -> tuple[str, object]:
+    """argparse's type for --set: a ClipDrawConfig field."""
+    return _override(ClipDrawConfig, text)
+
+
+def tidy_override(text: str) -> tuple[str, object]:
+    """argparse's type for --tidy-set: a TidyConfig field."""
+    return _override(TidyConfig, text)
 
 
 def main() -> None:
@@ -94,6 +105,8 @@ def main() -> None:
                     help="draw only these shapes' prompts (all five colours each)")
     ap.add_argument("--set", dest="overrides", type=config_override, action="append", default=[],
                     metavar="FIELD=VALUE", help="override a ClipDrawConfig field (repeatable)")
+    ap.add_argument("--tidy-set", dest="tidy_overrides", type=tidy_override, action="append", default=[],
+                    metavar="FIELD=VALUE", help="override a TidyConfig field of the tidy pass (repeatable)")
     args = ap.parse_args()
     if args.best_of and max(args.best_of) > args.seeds:
         ap.error(f"--best-of {max(args.best_of)} needs --seeds >= {max(args.best_of)}")
@@ -102,13 +115,14 @@ def main() -> None:
     judge = load_judge(args.device)
     print(f"{encoder.label}; judge {type(judge.net).__name__}; {torch.get_num_threads()} threads; "
           f"{args.strokes} strokes, {args.steps} steps, canvas {args.canvas}"
-          + "".join(f"; {k}={v!r}" for k, v in args.overrides))
+          + "".join(f"; {k}={v!r}" for k, v in args.overrides)
+          + "".join(f"; tidy {k}={v!r}" for k, v in args.tidy_overrides))
     print(f"{'augs':>4} {'tidy':>4} {'n':>4} {'colour':>7} {'shape':>6} {'both':>6} {'eye pass':>8} {'purity':>6} "
           f"{'strokes':>7} {'sim start':>9} {'sim end':>8} {'s/drawing':>9}")
     for augs in args.augmentations:
         cfg = replace(OFFLINE, augmentations=augs, steps=args.steps, strokes=args.strokes, width=args.canvas,
                       height=args.canvas, **dict(args.overrides))
-        tidy_cfg = TidyConfig() if args.tidy else None
+        tidy_cfg = TidyConfig(**dict(args.tidy_overrides)) if args.tidy else None
         objectives: list[tuple[float, float]] = []  # (before, after the tidy pass) per drawing, with --tidy
         with _recording_objectives(objectives) if args.best_of else contextlib.nullcontext():
             pairs = [draw_judge_tidy(colour, shape, encoder, judge, cfg, seed, tidy_cfg)
