@@ -242,3 +242,27 @@ def test_completion_pairs_are_one_drawing_whole_and_broken():
     assert all(not np.array_equal(a, b) for a, b in zip(whole, broken))
     again = completion_pairs(6, 3, shapes.TEACHER_STYLE)
     assert np.array_equal(again[0], whole) and np.array_equal(again[1], broken)
+
+
+def test_train_builtin_no_stem_pool_trains_a_model_that_sees_64_px(tmp_path):
+    """train_builtin.py --no-stem-pool (an experiment: the CNN without its first 2x2 pool) writes a
+    checkpoint that loads as such: its first feature stage is at the full 64 px, not 32."""
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "train_builtin.py"
+    spec = importlib.util.spec_from_file_location("train_builtin_script", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    was = torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()
+    try:  # the script sets the process's determinism and threads, as a training run must
+        module.main(["--only", "model", "--no-stem-pool", "--steps", "1", "--images", "32", "--eval-images", "16",
+                     "--threads", "1", "--workers", "1", "--out-dir", str(tmp_path)])
+    finally:
+        torch.use_deterministic_algorithms(was[0])
+        torch.set_num_threads(was[1])
+    encoder = BuiltinEncoder.load("cpu", tmp_path / "builtin_clip.pt")
+    assert encoder.model.cfg.stem_pool is False
+    features = encoder.image_features(torch.rand(1, 3, 64, 64))
+    assert features[0].shape[-1] == 64
+    assert load_builtin_encoder("cpu").image_features(torch.rand(1, 3, 64, 64))[0].shape[-1] == 32
