@@ -124,9 +124,8 @@ def _candidates(
     piece, py = piece.index_select(0, run), py.index_select(0, run)
     ends = torch.stack([a[:, 0], a[:, 1], e[:, 0], e[:, 1], reach]).index_select(1, piece)
     d = segment_distance_xy(px.to(a.dtype) + 0.5, py.to(a.dtype) + 0.5, *ends[:4])
-    keep = d < ends[4]
-    kept = keep.nonzero().squeeze(1)
-    piece, px, py, d = piece.index_select(0, kept), px.index_select(0, kept), py.index_select(0, kept), d.index_select(0, kept)
+    kept = (d < ends[4]).nonzero().squeeze(1)
+    piece, px, py, d = (t.index_select(0, kept) for t in (piece, px, py, d))
     pix = scene.index_select(0, piece) * (height * width) + py * width + px
     pair = pix * num_strokes + stroke.index_select(0, piece) % num_strokes
     # as many distance bits as the pair index leaves free: ties closer than reach / 2^bits
