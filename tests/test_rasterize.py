@@ -197,27 +197,32 @@ def test_cuda_matches_cpu():
         assert torch.allclose(a, b, atol=1e-3, rtol=1e-3)
 
 
-def test_split_xy_geometry_equals_the_vector_geometry():
-    """The fast path's x/y-apart geometry gives the vector functions' values and gradients, also for
-    a zero-length segment and for points on the centre line (where the normal falls back)."""
+def test_distance_and_normal_against_their_definitions():
+    """The geometry every backend shares (x and y apart; the vector forms stack them): the distance is
+    the brute-force nearest distance to the segment, the normal is unit length and points from the
+    nearest curve point to the pixel; on the centre line it is the segment's own normal, for a
+    zero-length piece (0, 1); gradients agree with finite differences."""
     g = torch.Generator().manual_seed(3)
     p = torch.rand(200, 2, generator=g, dtype=torch.float64) * 20
     a = torch.rand(200, 2, generator=g, dtype=torch.float64) * 20
     b = a + torch.randn(200, 2, generator=g, dtype=torch.float64) * 6
     b[:20] = a[:20]  # zero-length pieces
+    p[:10] = a[:10]  # ... with the pixel on them
     p[20:40] = a[20:40] + 0.3 * (b[20:40] - a[20:40])  # on the centre line
+    d, n = distance_and_normal(p, a, b)
+    samples = a[:, None] + torch.linspace(0, 1, 20001, dtype=torch.float64)[None, :, None] * (b - a)[:, None]
+    assert torch.allclose(d, (samples - p[:, None]).norm(dim=-1).amin(1), atol=1e-3)
+    assert torch.allclose(point_segment_distance(p, a, b), d, atol=1e-15)
+    assert torch.allclose(n.norm(dim=-1), torch.ones(200, dtype=torch.float64), atol=1e-12)
+    nearest = p - d[:, None] * n
+    assert torch.allclose(point_segment_distance(nearest[40:], a[40:], b[40:]), torch.zeros(160, dtype=torch.float64),
+                          atol=1e-5)
+    assert torch.equal(n[:10], torch.tensor([[0.0, 1.0]], dtype=torch.float64).expand(10, 2))
+    u = (b[20:40] - a[20:40]) / (b[20:40] - a[20:40]).norm(dim=-1, keepdim=True)
+    assert torch.allclose(n[20:40], torch.stack([-u[:, 1], u[:, 0]], 1), atol=1e-12)
+    # coverage of the x/y form equals the vector form (the fast path uses the first)
     h = torch.rand(200, generator=g, dtype=torch.float64) * 3
-    ends = [t.clone().requires_grad_() for t in (a, b, h)]
-    d, n = distance_and_normal(p, ends[0], ends[1])
-    want = coverage(d, n, ends[2])
-    grads_want = torch.autograd.grad(want.sum(), ends)
-    ends = [t.clone().requires_grad_() for t in (a, b, h)]
-    dx, nx, ny = distance_and_normal_xy(p[:, 0], p[:, 1], ends[0][:, 0], ends[0][:, 1], ends[1][:, 0], ends[1][:, 1])
-    got = coverage_xy(dx, nx, ny, ends[2])
-    grads_got = torch.autograd.grad(got.sum(), ends)
-    assert torch.equal(dx, d) and torch.allclose(torch.stack([nx, ny], 1), n, atol=1e-15)
-    assert torch.allclose(got, want, atol=1e-15)
-    for gg, gw in zip(grads_got, grads_want):
-        assert torch.allclose(gg, gw, atol=1e-12)
-    assert torch.allclose(segment_distance_xy(p[:, 0], p[:, 1], a[:, 0], a[:, 1], b[:, 0], b[:, 1]),
-                          point_segment_distance(p, a, b), atol=1e-15)
+    assert torch.equal(coverage_xy(d, n[:, 0], n[:, 1], h), coverage(d, n, h))
+    off = [t[40:60].clone().requires_grad_() for t in (p[:, 0], p[:, 1], a[:, 0], a[:, 1], b[:, 0], b[:, 1])]
+    assert torch.autograd.gradcheck(lambda *xs: distance_and_normal_xy(*xs), off)
+    assert torch.autograd.gradcheck(lambda *xs: segment_distance_xy(*xs), off)

@@ -110,11 +110,7 @@ def point_segment_distance(p: torch.Tensor, a: torch.Tensor, b: torch.Tensor) ->
 
     The small epsilons keep gradients finite at zero distance and for zero-length pieces.
     """
-    ab = b - a
-    ap = p - a
-    t = ((ap * ab).sum(-1) / (ab * ab).sum(-1).clamp_min(1e-12)).clamp(0.0, 1.0)
-    q = ap - t[..., None] * ab
-    return torch.sqrt((q * q).sum(-1) + 1e-12)
+    return segment_distance_xy(p[..., 0], p[..., 1], a[..., 0], a[..., 1], b[..., 0], b[..., 1])
 
 
 def distance_and_normal(
@@ -127,25 +123,15 @@ def distance_and_normal(
     cap or join), continuous between the two. On the centre line itself, where that direction is
     undefined, the segment's own normal is used.
     """
-    ab = b - a
-    ap = p - a
-    len2 = (ab * ab).sum(-1)
-    t = ((ap * ab).sum(-1) / len2.clamp_min(1e-12)).clamp(0.0, 1.0)
-    q = ap - t[..., None] * ab
-    q2 = (q * q).sum(-1)
-    d = torch.sqrt(q2 + 1e-12)
-    u = ab / torch.sqrt(len2.clamp_min(1e-24))[..., None]
-    side = torch.stack([-u[..., 1], u[..., 0]], -1)  # the segment's own normal
-    fallback = torch.tensor([0.0, 1.0], dtype=p.dtype, device=p.device)  # zero-length segment
-    side = torch.where((len2 < 1e-12)[..., None], fallback, side)
-    # inside the segment q is perpendicular to it, so q / d is the segment's normal there too
-    return d, torch.where((q2 > 1e-10)[..., None], q / d[..., None], side.expand_as(q))
+    d, nx, ny = distance_and_normal_xy(p[..., 0], p[..., 1], a[..., 0], a[..., 1], b[..., 0], b[..., 1])
+    return d, torch.stack([nx, ny], -1)
 
 
 def distance_and_normal_xy(
     px: torch.Tensor, py: torch.Tensor, ax: torch.Tensor, ay: torch.Tensor, bx: torch.Tensor, by: torch.Tensor,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``distance_and_normal`` on separate x and y arrays: (d, nx, ny), the same values."""
+    """``distance_and_normal`` on separate x and y arrays -> (d, nx, ny); the fast path keeps x and y
+    in contiguous 1-D arrays, and the vector form is this with the components stacked."""
     abx, aby = bx - ax, by - ay
     apx, apy = px - ax, py - ay
     len2 = abx * abx + aby * aby
@@ -164,7 +150,8 @@ def distance_and_normal_xy(
 def segment_distance_xy(
     px: torch.Tensor, py: torch.Tensor, ax: torch.Tensor, ay: torch.Tensor, bx: torch.Tensor, by: torch.Tensor,
 ) -> torch.Tensor:
-    """``point_segment_distance`` on separate x and y arrays."""
+    """``point_segment_distance`` on separate x and y arrays (the no-gradient candidate search needs
+    only the distance)."""
     abx, aby = bx - ax, by - ay
     apx, apy = px - ax, py - ay
     t = ((apx * abx + apy * aby) / (abx * abx + aby * aby).clamp_min(1e-12)).clamp(0.0, 1.0)
