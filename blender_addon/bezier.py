@@ -3,8 +3,9 @@
 A stroke is packed as 3S+1 control points (S cubic segments sharing their ends). Curves and
 Grease Pencil v3 take Bezier knots with left/right handles (``knot_handles``: exact, no
 resampling); Grease Pencil v2 takes point lists (``sample_polylines``). Reading strokes back goes
-the other way: knots and handles to control points (``bezier_controls``, exact), and point
-lists of strokes drawn by hand to cubics (``catmull_rom_controls``).
+the other way: knots and handles to control points (``bezier_controls``, exact), point lists
+this add-on sampled back to their cubics (``sampled_controls``, exact), and point lists of
+strokes drawn by hand to cubics (``catmull_rom_controls``).
 """
 
 from __future__ import annotations
@@ -60,6 +61,43 @@ def sample_polylines(points: np.ndarray, segments: np.ndarray, samples: int) -> 
         rows = out_offsets[which][:, None] + np.arange(full.shape[1])
         out[rows] = full
     return out, counts
+
+
+def samples_fit(count: int, samples: int) -> bool:
+    """Whether a point list of ``count`` points can be ``sample_polylines``' output at ``samples``
+    points per segment (a whole number of segments, at least one)."""
+    return count >= samples and (count - 1) % (samples - 1) == 0
+
+
+def sampled_controls(points: np.ndarray, counts: np.ndarray, samples: int) -> tuple[np.ndarray, np.ndarray]:
+    """Point lists written by ``sample_polylines`` -> the packed cubic control points: its inverse.
+
+    Each segment's ends are its first and last sample (the curve passes through them); its two
+    inner control points are the least-squares solution from the inner samples, which is exact
+    for samples of a cubic (up to the points' own rounding). Every count must satisfy
+    ``samples_fit``. Returns ((P, D) points, (N,) segments).
+    """
+    pts = np.asarray(points, dtype=np.float64)
+    counts = np.asarray(counts, dtype=np.int64).reshape(-1)
+    if not all(samples_fit(int(c), samples) for c in counts):
+        raise ValueError(f"point counts must be k * {samples - 1} + 1 (k >= 1) to be sampled cubics")
+    t = np.linspace(0.0, 1.0, samples)[1:-1]
+    inner = np.stack([3 * (1 - t) ** 2 * t, 3 * (1 - t) * t**2], axis=1)  # (T-2, 2): weights of c1, c2
+    ends = np.stack([(1 - t) ** 3, t**3], axis=1)  # (T-2, 2): weights of c0, c3
+    solve = np.linalg.pinv(inner)  # (2, T-2)
+    segments = (counts - 1) // (samples - 1)
+    starts = np.concatenate([[0], np.cumsum(counts)])
+    out = []
+    for i, s in enumerate(segments):
+        q = pts[starts[i] : starts[i + 1]]
+        seg = np.stack([q[k * (samples - 1) : (k + 1) * (samples - 1) + 1] for k in range(s)])  # (s, T, D)
+        c0, c3 = seg[:, 0], seg[:, -1]
+        rhs = seg[:, 1:-1] - np.einsum("tj,jsd->std", ends, np.stack([c0, c3]))
+        c12 = np.einsum("jt,std->sjd", solve, rhs)  # (s, 2, D)
+        rows = np.stack([c0, c12[:, 0], c12[:, 1]], axis=1).reshape(-1, pts.shape[1])
+        out.append(np.concatenate([rows, c3[-1:]]))
+    width = pts.shape[1] if pts.ndim == 2 else 2
+    return (np.concatenate(out) if out else np.zeros((0, width))), segments
 
 
 def bezier_controls(knots: np.ndarray, left: np.ndarray, right: np.ndarray, counts: np.ndarray,

@@ -64,7 +64,7 @@ def from_active(context: bpy.types.Context, keep: str, canvas: Sequence[int]) ->
     frame = context.scene.frame_current
     try:
         back = readback.read_object(obj, frame=frame, canvas=tuple(canvas))
-    except ValueError as e:  # Grease Pencil v2 (Blender 4.2) cannot be read back
+    except ValueError as e:  # strokes that do not make a drawing
         raise ContinueRefused(f"cannot continue '{obj.name}': {e}") from None
     drawing, shown = visible_strokes(back)
     if len(drawing) == 0:

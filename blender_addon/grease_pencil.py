@@ -122,6 +122,28 @@ def set_frame_materials(gp: bpy.types.ID, frame_number: int, slots: np.ndarray,
         return
     for stroke, slot in zip(frame.strokes, slots, strict=True):
         stroke.material_index = int(slot)
+    if srgba is not None:
+        record_v2_srgba(gp, layer, frame_number, srgba)
+
+
+def v2_srgba_key(layer, frame_number: int) -> str:
+    """Where a v2 frame's drawing colours are kept on the datablock: v2 strokes have no custom
+    attributes, so they live in an ID property keyed by layer name and frame."""
+    return f"{layer_name(layer)}@{int(frame_number)}"
+
+
+def record_v2_srgba(gp: bpy.types.ID, layer, frame_number: int, srgba: np.ndarray) -> None:
+    """Keep a v2 frame's straight sRGBA per stroke (what the v3 attribute ``SRGBA_ATTRIBUTE`` holds)."""
+    if SRGBA_ATTRIBUTE not in gp:
+        gp[SRGBA_ATTRIBUTE] = {}
+    gp[SRGBA_ATTRIBUTE][v2_srgba_key(layer, frame_number)] = np.asarray(srgba, np.float64).ravel().tolist()
+
+
+def v2_srgba(gp: bpy.types.ID, layer, frame_number: int, n: int) -> np.ndarray:
+    """The (n, 4) sRGBA ``record_v2_srgba`` kept for a v2 frame; NaN where none (or not n strokes)."""
+    values = gp.get(SRGBA_ATTRIBUTE, {}).get(v2_srgba_key(layer, frame_number))
+    stored = np.asarray(values if values is not None else [], dtype=np.float64)
+    return stored.reshape(n, 4) if stored.size == 4 * n else np.full((n, 4), np.nan)
 
 
 def stroke_count(gp: bpy.types.ID, frame_number: int) -> int:
@@ -138,7 +160,10 @@ def _remove_frame(layer, frame_number: int) -> None:
     for f in layer.frames:
         if f.frame_number == frame_number:
             layer.frames.remove(f)
-            return
+            break
+    kept = layer.id_data.get(SRGBA_ATTRIBUTE)
+    if kept is not None and v2_srgba_key(layer, frame_number) in kept:
+        del kept[v2_srgba_key(layer, frame_number)]
 
 
 def _set(attrs, name: str, kind: str, domain: str, prop: str, values: np.ndarray) -> None:

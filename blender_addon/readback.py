@@ -31,7 +31,7 @@ import bpy
 import numpy as np
 
 from . import animation, curves, grease_pencil, materials, results
-from .bezier import bezier_controls, catmull_rom_controls
+from .bezier import bezier_controls, catmull_rom_controls, sampled_controls, samples_fit
 from .colour import canvas_matched_colours, engine_colours, linear_to_srgb
 from .engine_path import import_engine
 from .placement import Plane, canvas_points, fit_canvas, project_onto_plane
@@ -102,15 +102,18 @@ def read_object(obj: bpy.types.Object, frame: int | None = None, canvas: Sequenc
     an older result recorded, else ``DEFAULT_CANVAS``); a stored canvas wins unless ``plane`` is
     given. ``max_segments`` thins hand-drawn point strokes (``bezier.catmull_rom_controls``).
     Grease Pencil layers are read bottom first, hidden ones too (``LayerInfo.hidden`` says which);
-    a layer's keyframe held at ``frame`` counts. Raises ValueError for other object types
-    (and for Grease Pencil v2, Blender 4.2).
+    a layer's keyframe held at ``frame`` counts. Grease Pencil v2 (Blender 4.2) strokes are point
+    lists: the add-on's own come back as their exact cubics (``bezier.sampled_controls``), others
+    through Catmull-Rom. Raises ValueError for other object types.
     """
     if obj.type == grease_pencil.object_type() and grease_pencil.is_v3():
         strokes, layers = _read_grease_pencil(obj, _frame(frame), max_segments)
+    elif obj.type == grease_pencil.object_type():
+        strokes, layers = _read_grease_pencil_v2(obj, _frame(frame), max_segments)
     elif obj.type == 'CURVE':
         strokes, layers = _read_curve(obj, frame, max_segments), (LayerInfo("", False, False),)
     else:
-        raise ValueError(f"'{obj.name}' is a {obj.type} object: only Grease Pencil (v3) and curves can be read")
+        raise ValueError(f"'{obj.name}' is a {obj.type} object: only Grease Pencil and curves can be read")
     return _assemble(obj, strokes, layers, frame, canvas, plane, eye, margin, background)
 
 
@@ -322,6 +325,58 @@ def _read_gp_drawing(obj, drawing, layer, layer_index: int, max_segments: int | 
         alpha=np.clip(base[:, 3] * _per_stroke_mean(opacity, per_point, n) * layer.opacity, 0.0, 1.0),
         stored=_attribute(attrs, grease_pencil.SRGBA_ATTRIBUTE, n, 4, np.nan),
         selected=_gp_selection(attrs, counts), layer=np.full(n, layer_index, np.int64),
+    )
+
+
+# -- Grease Pencil v2 (Blender 4.2) ------------------------------------------------------------
+def _read_grease_pencil_v2(obj: bpy.types.Object, frame: int, max_segments: int | None
+                           ) -> tuple[_Strokes, list[LayerInfo]]:
+    """v2: every layer's frame held at ``frame`` (the last keyed at or before it), bottom layer first."""
+    parts, layers = [], []
+    for index, layer in enumerate(obj.data.layers):
+        layers.append(LayerInfo(layer.info, bool(layer.lock), bool(layer.hide)))
+        held = [f for f in layer.frames if f.frame_number <= frame]
+        keyed = max(held, key=lambda f: f.frame_number) if held else None
+        if keyed is not None and any(len(st.points) for st in keyed.strokes):
+            parts.append(_read_gp_frame_v2(obj, keyed, layer, index, max_segments))
+    return _concat(parts), layers
+
+
+def _v2_points(stroke, name: str, width: int) -> np.ndarray:
+    buf = np.empty(len(stroke.points) * width, np.float32)
+    stroke.points.foreach_get(name, buf)
+    return buf.reshape(-1, width).astype(np.float64)
+
+
+def _read_gp_frame_v2(obj, frame, layer, layer_index: int, max_segments: int | None) -> _Strokes:
+    """One v2 layer's strokes. The add-on's own results (they carry a run id) were written as cubics
+    sampled at ``V2_SAMPLES_PER_SEGMENT`` points a segment and are fitted back exactly."""
+    strokes = [st for st in frame.strokes if len(st.points)]
+    n = len(strokes)
+    counts = np.array([len(st.points) for st in strokes], np.int64)
+    m = np.array(layer.matrix_layer)
+    pos = _transform(np.concatenate([_v2_points(st, "co", 3) for st in strokes]), m)
+    pressure = np.concatenate([_v2_points(st, "pressure", 1)[:, 0] for st in strokes])
+    strength = np.concatenate([_v2_points(st, "strength", 1)[:, 0] for st in strokes])
+    vertex = np.concatenate([_v2_points(st, "vertex_color", 4) for st in strokes])
+    cyclic = np.array([st.use_cyclic for st in strokes], bool)
+    samples = grease_pencil.V2_SAMPLES_PER_SEGMENT
+    ours = obj.get(results.PROP_PREFIX + "run_id") is not None
+    if ours and not cyclic.any() and all(samples_fit(int(c), samples) for c in counts):
+        points, segments = sampled_controls(pos, counts, samples)
+    else:
+        points, segments = catmull_rom_controls(pos, counts, cyclic, max_segments)
+    per_point = np.repeat(np.arange(n), counts)
+    thickness = np.array([st.line_width + layer.line_change for st in strokes], np.float64)
+    radius = thickness[per_point] * pressure * grease_pencil.V2_RADIUS_PER_THICKNESS * _mean_scale(m)
+    base = _material_rgba(obj, [st.material_index for st in strokes], _gp_material)
+    mixed = base[per_point, :3] * (1 - vertex[:, 3:]) + vertex[:, :3] * vertex[:, 3:]
+    return _Strokes(
+        points=points, segments=segments, radius=_per_stroke_mean(radius, per_point, n),
+        colour=np.stack([_per_stroke_mean(mixed[:, c], per_point, n) for c in range(3)], axis=1),
+        alpha=np.clip(base[:, 3] * _per_stroke_mean(strength, per_point, n) * layer.opacity, 0.0, 1.0),
+        stored=grease_pencil.v2_srgba(obj.data, layer, frame.frame_number, n),
+        selected=np.array([st.select for st in strokes], bool), layer=np.full(n, layer_index, np.int64),
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from drawings import cubic_points
 
 from blender_addon import bezier
@@ -30,6 +31,22 @@ def test_sample_polylines_matches_the_reference_cubic_sampling():
         assert counts[i] == len(expected) == s * 5 + 1
         np.testing.assert_allclose(out[start : start + counts[i]], expected, atol=1e-9)
         start += counts[i]
+
+
+def test_sampled_controls_invert_sample_polylines():
+    rng = np.random.default_rng(3)
+    segs = np.array([1, 3, 2, 5])
+    pts = rng.uniform(0, 100, (int(np.sum(3 * segs + 1)), 3))
+    out, counts = bezier.sample_polylines(pts, segs, 8)
+    back, back_segs = bezier.sampled_controls(out, counts, 8)
+    np.testing.assert_array_equal(back_segs, segs)
+    np.testing.assert_allclose(back, pts, atol=1e-9)
+    # float32 points (what Blender stores) come back within float32 rounding of the canvas
+    back32, _ = bezier.sampled_controls(out.astype(np.float32), counts, 8)
+    np.testing.assert_allclose(back32, pts, atol=1e-4)
+    assert bezier.samples_fit(15, 8) and not bezier.samples_fit(14, 8) and not bezier.samples_fit(1, 8)
+    with pytest.raises(ValueError, match="k \\* 7 \\+ 1"):
+        bezier.sampled_controls(out[:14], [14], 8)
 
 
 def test_bezier_controls_invert_knot_handles_and_close_cyclic_strokes():

@@ -17,6 +17,7 @@ import bpy
 import numpy as np
 import pytest
 from fake_engine import fake_sequence_run_job
+from gp_versions import frame_strokes, keyed_frame
 from mathutils import Matrix
 from runs import finish
 
@@ -293,8 +294,7 @@ def test_frames_before_the_object_comes_into_view_show_no_sketch(settings, monke
         scene.frame_set(f)
         visible = not obj.hide_render and not obj.hide_viewport
         if output == "GREASE_PENCIL":
-            frame = next(fr for fr in obj.data.layers[0].frames if fr.frame_number == f)
-            visible = visible and len(frame.drawing.strokes) > 0
+            visible = visible and len(frame_strokes(keyed_frame(obj.data.layers[0], f))) > 0
         shown[f] = visible
     assert shown == {1: False, 2: False, 3: True, 4: True}
 

@@ -18,6 +18,7 @@ import bpy
 import numpy as np
 import pytest
 from common import ADDON
+from gp_versions import keyed_frame, select_strokes
 
 from blender_addon import animation, grease_pencil, launch, preferences, session
 
@@ -215,9 +216,7 @@ def test_continue_from_active_keeps_the_selected_strokes_in_process(settings):
     source = bpy.data.objects[session.last_run().object_name]
     last_frame = int(source["clipdraw_frames"][1])
     bpy.context.scene.frame_set(last_frame)  # where the artist looks at the finished drawing
-    drawing = next(f for f in grease_pencil.layer_of(source.data).frames if f.frame_number == last_frame).drawing
-    selection = drawing.attributes.new(".selection", 'BOOLEAN', 'CURVE')
-    selection.data.foreach_set("value", [i in (0, 3) for i in range(6)])
+    select_strokes(keyed_frame(grease_pencil.layer_of(source.data), last_frame), {0, 3})
     before = readback.read_object(source).drawing
     bpy.context.view_layer.objects.active = source
     settings.continue_active, settings.keep, settings.add_strokes = True, "SELECTED", 2
