@@ -22,8 +22,9 @@ sheet of the chosen drawings for the largest N.
 
 With --set FIELD=VALUE (repeatable) any ClipDrawConfig field is overridden for an experiment on the
 optimiser's side (for example --set segments=(3,5) --set walk=0.3), --tidy-set FIELD=VALUE a
-TidyConfig field of the tidy pass (--tidy-set share=0.25); --shapes limits the prompts to some of
-the six shapes for a quicker look.
+TidyConfig field of the tidy pass (--tidy-set share=0.25); --negative TEXT adds a negative prompt
+(the same for every prompt, as CLIPDraw's "a badly drawn sketch"); --shapes limits the prompts to
+some of the six shapes for a quicker look.
 
     python scripts/bench_ablation.py [--augmentations 4 0] [--seeds 1] [--steps 200] [--tidy]
                                      [--best-of 2 4] [--shapes circle square] [--set walk=0.3]
@@ -107,6 +108,8 @@ def main() -> None:
                     metavar="FIELD=VALUE", help="override a ClipDrawConfig field (repeatable)")
     ap.add_argument("--tidy-set", dest="tidy_overrides", type=tidy_override, action="append", default=[],
                     metavar="FIELD=VALUE", help="override a TidyConfig field of the tidy pass (repeatable)")
+    ap.add_argument("--negative", dest="negatives", action="append", default=[], metavar="TEXT",
+                    help="a negative prompt for every drawing, the same for all prompts (repeatable)")
     args = ap.parse_args()
     if args.best_of and max(args.best_of) > args.seeds:
         ap.error(f"--best-of {max(args.best_of)} needs --seeds >= {max(args.best_of)}")
@@ -116,7 +119,8 @@ def main() -> None:
     print(f"{encoder.label}; judge {type(judge.net).__name__}; {torch.get_num_threads()} threads; "
           f"{args.strokes} strokes, {args.steps} steps, canvas {args.canvas}"
           + "".join(f"; {k}={v!r}" for k, v in args.overrides)
-          + "".join(f"; tidy {k}={v!r}" for k, v in args.tidy_overrides))
+          + "".join(f"; tidy {k}={v!r}" for k, v in args.tidy_overrides)
+          + "".join(f"; negative {n!r}" for n in args.negatives))
     print(f"{'augs':>4} {'tidy':>4} {'n':>4} {'colour':>7} {'shape':>6} {'both':>6} {'eye pass':>8} {'purity':>6} "
           f"{'strokes':>7} {'sim start':>9} {'sim end':>8} {'s/drawing':>9}")
     for augs in args.augmentations:
@@ -125,7 +129,7 @@ def main() -> None:
         tidy_cfg = TidyConfig(**dict(args.tidy_overrides)) if args.tidy else None
         objectives: list[tuple[float, float]] = []  # (before, after the tidy pass) per drawing, with --tidy
         with _recording_objectives(objectives) if args.best_of else contextlib.nullcontext():
-            pairs = [draw_judge_tidy(colour, shape, encoder, judge, cfg, seed, tidy_cfg)
+            pairs = [draw_judge_tidy(colour, shape, encoder, judge, cfg, seed, tidy_cfg, args.negatives)
                      for seed in range(args.seeds) for shape in args.shapes for colour in COLOURS]
         rows = [("off", [b for b, _ in pairs])] + ([("on", [a for _, a in pairs])] if args.tidy else [])
         for tidy, verdicts in rows:

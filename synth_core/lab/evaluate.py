@@ -10,6 +10,7 @@ judge, because a network can be pleased by a multicoloured tangle and a person i
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -72,10 +73,12 @@ def draw_and_judge(colour: str, shape: str, encoder: Encoder, judge: Judge, cfg:
 
 
 def draw_judge_tidy(colour: str, shape: str, encoder: Encoder, judge: Judge, cfg: ClipDrawConfig = OFFLINE,
-                    seed: int = 0, tidy_cfg: TidyConfig | None = None) -> tuple[Verdict, Verdict | None]:
-    """The drawing's verdict, and with ``tidy_cfg`` also the verdict after the tidy pass on the same run."""
+                    seed: int = 0, tidy_cfg: TidyConfig | None = None,
+                    negatives: Sequence[str] = ()) -> tuple[Verdict, Verdict | None]:
+    """The drawing's verdict, and with ``tidy_cfg`` also the verdict after the tidy pass on the same run.
+    ``negatives`` are negative prompts (CLIPDraw's, weighted by ``cfg.negative_weight``)."""
     t0 = time.perf_counter()
-    run = ClipDraw(replace(cfg, seed=seed), encoder, caption(colour, shape))
+    run = ClipDraw(replace(cfg, seed=seed), encoder, caption(colour, shape), negatives)
     start = clean_similarity(encoder, run.render().detach(), run.text)
     done = [ev for ev in optimise(run, cfg.steps, snapshot_every=0) if isinstance(ev, Done)][-1]
     before = _verdict(done.picture, colour, shape, encoder, judge, run.text, start, time.perf_counter() - t0)

@@ -67,6 +67,9 @@ class Style:
     multicolour_prob: float = 0.0  # outlines whose pieces are partly drawn in other colours
     multicolour_share: tuple[float, float] = (0.3, 0.9)  # share of such an outline's pieces in other colours
     complete_from: tuple[float, float] = (0.55, 0.92)  # a broken outline's label: 0 up to the first share, 1 from the second
+    stray_prob: float = 0.0  # shapes with strokes of the pen's colour off the outline (inside, across, a second loop)
+    stray_strokes: tuple[int, int] = (1, 4)
+    stray_penalty: float = 0.0  # label weight taken from the shape per unit of the pen's ink that is off the outline
 
 
 # The model is a strict teacher: clutter costs it part of the shape label, so that the optimiser
@@ -88,6 +91,11 @@ STRICT_SHAPE = {"complete_from": (0.75, 0.97)}
 # outline, the least it draws) and reaches 1 only at a complete outline, so that every piece of an
 # outline pays, the last ones too (the shipped teacher pays all from 92 %, a "C" nearly as an "O").
 GRADED_SHAPE = {"complete_from": (0.4, 1.0)}
+# A teacher strict on a clean outline (issue 8, an experiment: scripts/train_builtin.py --clean-outline):
+# strokes of the shape's own colour that are not on its outline (inside it, across it, a second
+# offset loop: what the optimiser leaves in its drawings) take label weight in proportion to their
+# share of the pen's ink, so that an outline is only "a red circle" when it is the only red thing.
+CLEAN_OUTLINE = {"stray_prob": 0.3, "stray_penalty": 1.5}
 # The judge's images come from other settings (and another seed stream) so that it is not a copy
 # of the model: wider ranges, more wobble, more and denser clutter.
 JUDGE_STYLE = Style(
@@ -349,8 +357,8 @@ def render_shape(shape: str, colour: str, size: int | None = None, rng: np.rando
 
 def _render_shape(shape: str, colour: str, size: int | None, rng: np.random.Generator | None, filled: bool | None,
                   clutter: bool | None, completeness: float, style: Style) -> tuple[np.ndarray, float, float, float]:
-    """The drawing, the share of its ink that is clutter, the opacity of its pen, and the share of
-    its ink in the caption's colour."""
+    """The drawing, the share of its ink that is clutter, the opacity of its pen, the share of its
+    ink in the caption's colour, and the share of the pen's ink that is off the outline (strays)."""
     if shape not in SHAPES:
         raise ValueError(f"unknown shape {shape!r}; known: {', '.join(SHAPES)}")
     if colour not in PALETTE:
@@ -381,8 +389,29 @@ def _render_shape(shape: str, colour: str, size: int | None, rng: np.random.Gene
         _draw_assembled(canvas, pts, closed, pen, rng, st, radius)
     else:
         _draw_polys(canvas, pts, closed, pen, rng, st, radius)
+    outline_ink = canvas.ink[False]
+    if st.stray_prob > 0 and not filled and rng.random() < st.stray_prob:  # off: no draw, other teachers unchanged
+        _draw_strays(canvas, pts, pen, rng, st, radius, centre)
+    stray_share = (canvas.ink[False] - outline_ink) / max(canvas.ink[False], 1e-9)
     clutter_share = canvas.ink[True] / max(canvas.ink[True] + canvas.ink[False], 1e-9)
-    return canvas.image(), clutter_share, pen.alpha, canvas.purity()
+    return canvas.image(), clutter_share, pen.alpha, canvas.purity(), stray_share
+
+
+def _draw_strays(canvas: _Canvas, pts: list[np.ndarray], pen: _Pen, rng: np.random.Generator, st: Style,
+                 radius: float, centre: np.ndarray) -> None:
+    """Strokes of the pen's colour that are not the outline: random walks inside or across the
+    shape, or a second, shifted and rescaled copy of part of the outline (a doubled loop)."""
+    for _ in range(int(rng.integers(st.stray_strokes[0], st.stray_strokes[1] + 1))):
+        if rng.random() < 0.35:
+            poly = pts[int(rng.integers(len(pts)))]
+            part = _fraction(poly, float(rng.uniform(0.3, 0.9)), rng) if len(poly) > 3 else poly
+            scale = rng.uniform(0.55, 1.35)
+            q = (part - centre) * scale + centre + rng.normal(0, 0.12 * radius, 2)
+        else:
+            start = centre + radius * rng.uniform(-0.8, 0.8, 2)
+            q = _bezier_walk(rng, start, int(rng.integers(1, 3)), radius * rng.uniform(0.15, 0.45))
+        canvas.stroke(np.clip(q, 0.0, 1.0), pen.width * rng.uniform(0.7, 1.2), pen.rgb,
+                      min(1.0, pen.alpha * rng.uniform(0.85, 1.1)))
 
 
 def _fraction(poly: np.ndarray, f: float, rng: np.random.Generator) -> np.ndarray:
@@ -466,8 +495,8 @@ def sample(rng: np.random.Generator, style: Style = MODEL_STYLE, scribble_frac: 
 
     The weight is how much of the label is the shape rather than "scribble": less for a broken
     shape (``completeness_weight``) and, with the style's penalties, for clutter, for faint
-    strokes and for ink in other colours (a strict teacher pays the optimiser for clean, opaque
-    shapes in the caption's colour)."""
+    strokes, for ink in other colours and for the pen's strokes off the outline (a strict teacher
+    pays the optimiser for clean, opaque shapes in the caption's colour)."""
     colour = int(rng.integers(len(COLOURS)))
     u = rng.random()
     if u < scribble_frac:
@@ -477,9 +506,9 @@ def sample(rng: np.random.Generator, style: Style = MODEL_STYLE, scribble_frac: 
     shape = int(rng.integers(len(SHAPES)))
     broken = u < scribble_frac + broken_frac and SHAPES[shape] in CLOSED
     f = float(rng.uniform(0.4, 1.0)) if broken else 1.0
-    img, clutter, alpha, purity = _render_shape(SHAPES[shape], COLOURS[colour], None, rng, None, None, f, style)
+    img, clutter, alpha, purity, stray = _render_shape(SHAPES[shape], COLOURS[colour], None, rng, None, None, f, style)
     weight = (completeness_weight(f, style.complete_from) * (1.0 - style.clutter_penalty * clutter) * (1.0 - style.opacity_penalty * (1 - alpha))
-              * max(0.0, 1.0 - style.colour_penalty * (1.0 - purity)))
+              * max(0.0, 1.0 - style.colour_penalty * (1.0 - purity)) * max(0.0, 1.0 - style.stray_penalty * stray))
     return img, colour, shape, weight
 
 
