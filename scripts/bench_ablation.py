@@ -120,7 +120,8 @@ def main() -> None:
           f"{args.strokes} strokes, {args.steps} steps, canvas {args.canvas}"
           + "".join(f"; {k}={v!r}" for k, v in args.overrides)
           + "".join(f"; tidy {k}={v!r}" for k, v in args.tidy_overrides)
-          + "".join(f"; negative {n!r}" for n in args.negatives))
+          + "".join(f"; negative {n!r}" for n in args.negatives)
+          + "".join(f"; the model's negative {n!r}" for n in encoder.default_negatives if n not in args.negatives))
     print(f"{'augs':>4} {'tidy':>4} {'n':>4} {'colour':>7} {'shape':>6} {'both':>6} {'eye pass':>8} {'purity':>6} "
           f"{'strokes':>7} {'sim start':>9} {'sim end':>8} {'s/drawing':>9}")
     for augs in args.augmentations:

@@ -29,6 +29,11 @@ from synth_core.lab import shapes, training  # noqa: E402
 
 VERSION = 1
 MODEL_DEFAULTS = training.TrainConfig(steps=1800, images=30000, seed=0)
+# The second phase: the plain model fine-tuned on adversarial images (issue 8): its gradient then points at
+# shapes a person sees, so CLIPDraw's strokes form them (docs/builtin-model.md, "A robust teacher").
+ROBUST_DEFAULTS = training.TrainConfig(steps=600, images=30000, seed=0, lr=5e-4, adversarial_eps=1.5,
+                                       adversarial_steps=2)
+NEGATIVES = ("a scribble",)  # the model's own negative prompt, in its metadata (BuiltinEncoder.default_negatives)
 JUDGE_DEFAULTS = training.TrainConfig(steps=2000, images=30000, seed=50_000, lr=2e-3, weight_decay=0.05,
                                       scribble_frac=0.2, broken_frac=0.15)
 
@@ -36,25 +41,57 @@ JUDGE_DEFAULTS = training.TrainConfig(steps=2000, images=30000, seed=50_000, lr=
 def _meta(args: argparse.Namespace, what: str, info: dict, heldout: dict, params: int) -> dict:
     return {"what": what, "disclaimer": checkpoint.DISCLAIMER, "version": VERSION, "seed": info["train"]["seed"],
             "train": info["train"], "seconds": info["seconds"], "threads": args.threads, "parameters": params,
-            "heldout": heldout, "torch": str(torch.__version__), "trained_by": "scripts/train_builtin.py"}
+            "heldout": heldout, "torch": str(torch.__version__), "trained_by": "scripts/train_builtin.py",
+            **({"phases": info["phases"]} if "phases" in info else {})}
+
+
+def _model_style(args: argparse.Namespace) -> tuple[shapes.Style, float | None]:
+    """The teacher's drawing style, and the share of broken outlines if the style changes it."""
+    style = shapes.MODEL_STYLE if args.lenient_colour else shapes.TEACHER_STYLE
+    broken = None
+    if args.strict_shape:
+        style, broken = replace(style, **shapes.STRICT_SHAPE), 0.3  # broken outlines shown twice as often
+    if args.graded_shape:
+        style, broken = replace(style, **shapes.GRADED_SHAPE), 0.3
+    if args.clean_outline:
+        style = replace(style, **shapes.CLEAN_OUTLINE)
+    return style, broken
 
 
 def run_model(args: argparse.Namespace) -> None:
+    """Phase 1 (from scratch, plain) unless --init gives its result; phase 2 (adversarial fine-tune)
+    unless --adversarial 0."""
     cfg = replace(MODEL_DEFAULTS, steps=args.model_steps or args.steps or MODEL_DEFAULTS.steps,
                   images=args.images or MODEL_DEFAULTS.images, seed=MODEL_DEFAULTS.seed + args.seed,
                   workers=args.workers, **({"batch": args.batch} if args.batch else {}))
     if args.completion_margin:
         cfg = replace(cfg, completion_margin=args.completion_margin)
+    style, broken = _model_style(args)
+    if broken is not None:
+        cfg = replace(cfg, broken_frac=broken)
+    model_cfg = ModelConfig(stem_pool=not args.no_stem_pool)
     training.deterministic(cfg.seed, args.threads, args.device)
-    style = shapes.MODEL_STYLE if args.lenient_colour else shapes.TEACHER_STYLE
-    if args.strict_shape:
-        style = replace(style, **shapes.STRICT_SHAPE)
-        cfg = replace(cfg, broken_frac=0.3)  # broken outlines shown twice as often
-    if args.graded_shape:
-        style = replace(style, **shapes.GRADED_SHAPE)
-        cfg = replace(cfg, broken_frac=0.3)  # broken outlines shown twice as often
-    model, info = training.train_model(cfg, ModelConfig(stem_pool=not args.no_stem_pool), device=args.device,
-                                       style=style)
+    t0 = time.perf_counter()
+    data = training.dataset(cfg.images, cfg.seed, style, cfg)
+    print(f"model: {len(data.images)} training images in {time.perf_counter() - t0:.0f} s")
+    phases = {}
+    if args.init:
+        init = checkpoint.load(args.init, LABEL)["state_dict"]
+        phases["init"] = str(args.init)
+    else:
+        model, info = training.train_model(cfg, model_cfg, data, device=args.device, style=style)
+        init, phases["plain"] = model.state_dict(), info
+    if args.adversarial > 0:
+        robust = replace(cfg, steps=args.robust_steps or args.steps or ROBUST_DEFAULTS.steps, lr=ROBUST_DEFAULTS.lr,
+                         adversarial_eps=args.adversarial, adversarial_steps=args.adversarial_steps)
+        training.deterministic(robust.seed, args.threads, args.device)
+        model, phases["robust"] = training.train_model(robust, model_cfg, data, device=args.device, style=style,
+                                                       init=init)
+    elif args.init:
+        raise SystemExit("--init starts the adversarial phase; with --adversarial 0 there is nothing to train")
+    info = {"seconds": round(sum(p["seconds"] for p in phases.values() if isinstance(p, dict)), 1),
+            "train": phases.get("robust", phases.get("plain"))["train"],
+            **({"phases": phases} if len(phases) > 1 else {})}
     n, s = args.eval_images, 10_000 + args.seed
     heldout = {
         "model_style": training.evaluate_model(model, n, s),
@@ -63,8 +100,8 @@ def run_model(args: argparse.Namespace) -> None:
     }
     params = parameter_count(model)
     print(f"model ({params:,} parameters) held-out zero-shot accuracy: {heldout}; trained in {info['seconds']:.0f} s")
-    path = checkpoint.save(args.out_dir / checkpoint.MODEL_FILE.name, model, model.cfg,
-                           _meta(args, LABEL, info, heldout, params))
+    meta = {**_meta(args, LABEL, info, heldout, params), "negatives": list(NEGATIVES)}
+    path = checkpoint.save(args.out_dir / checkpoint.MODEL_FILE.name, model, model.cfg, meta)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
 
 
@@ -108,9 +145,21 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--graded-shape", action="store_true",
                     help="the teacher pays for an outline in proportion to how much of it is drawn, from 40 %% to all "
                          "of it (shapes.GRADED_SHAPE)")
+    ap.add_argument("--clean-outline", action="store_true",
+                    help="the teacher also takes label weight for strokes of the shape's colour off its outline "
+                         "(shapes.CLEAN_OUTLINE)")
     ap.add_argument("--completion-margin", type=float, default=0.0, metavar="M",
                     help="add a margin term: a whole outline must beat the same drawing with only a fraction f "
                          "of its outline (f in 0.6-0.95) by M (1 - f) in cosine to its caption (default 0: off)")
+    ap.add_argument("--adversarial", type=float, default=ROBUST_DEFAULTS.adversarial_eps, metavar="EPS",
+                    help="the model's second phase fine-tunes it on images moved by a PGD attack within an L2 ball "
+                         "of radius EPS (64 px, [0, 1]), so that its gradient is perceptually aligned "
+                         f"(default {ROBUST_DEFAULTS.adversarial_eps}; 0: the plain model, no second phase)")
+    ap.add_argument("--adversarial-steps", type=int, default=ROBUST_DEFAULTS.adversarial_steps,
+                    help=f"PGD steps of that attack (default {ROBUST_DEFAULTS.adversarial_steps})")
+    ap.add_argument("--robust-steps", type=int, help=f"steps of the second phase (default {ROBUST_DEFAULTS.steps})")
+    ap.add_argument("--init", type=Path,
+                    help="skip the first phase: fine-tune these weights (a plain model) adversarially")
     ap.add_argument("--no-stem-pool", action="store_true",
                     help="the model's CNN sees its 64 px input whole instead of after a 2x2 average pool "
                          "(about 4x the compute; an experiment on how much detail the teacher can reward)")

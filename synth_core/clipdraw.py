@@ -79,6 +79,7 @@ class ClipDraw:
         self.continues = continues
         self.encoder = encoder
         self.style = style  # image [B, 3, H, W] -> style loss [B] (StyleCLIPDraw)
+        negatives = (*negatives, *(n for n in encoder.default_negatives if n not in negatives))
         self.prompt, self.negative_prompts = prompt, tuple(negatives)
         dev = encoder.device
         texts = encoder.encode_text([prompt, *negatives]).detach()

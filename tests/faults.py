@@ -10,6 +10,9 @@ class NanAt:
         self.inner, self.bad, self.calls = inner, set(bad_calls), 0
         self.input_size, self.device = inner.input_size, inner.device
 
+    def __getattr__(self, name):  # everything else is the wrapped encoder's (label, default_negatives, ...)
+        return getattr(self.inner, name)
+
     def encode_text(self, texts):
         return self.inner.encode_text(texts)
 

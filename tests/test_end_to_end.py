@@ -75,9 +75,10 @@ def test_a_one_colour_style_moves_the_palette_and_its_loss_falls(encoder):
     """Blue stripes as the style: the same prompt and seed draw bluer with the style than without.
 
     The prompt names red, so the model pulls the other way: the shift measured here (default
-    strength 50, 80 steps, seeds 1 and 2; AVX-512 / ATEN_CPU_CAPABILITY=default) is +0.15 and
-    +0.10 / +0.15 and +0.10 in blue-minus-red and +0.09 and +0.09 / +0.09 and +0.09 in the share
-    of blue ink, the style loss ending at 0.61 and 0.56 / 0.61 and 0.56 of where it started; relaxed
+    strength 50, 80 steps, seeds 1 and 2; AVX-512 / ATEN_CPU_CAPABILITY=default; the robust model
+    of 2026-12-01) is +0.30 and +0.30 / +0.31 and +0.30 in blue-minus-red and +0.10 and +0.08 /
+    +0.10 and +0.07 in the share of blue ink, the style loss ending at 0.71 and 0.60 / 0.70 and 0.60
+    of where it started (the plain model: shifts +0.15 and +0.10, losses 0.61 and 0.56); relaxed
     EMD rewards having *some* of each style colour rather than only style colours, which is why
     the drawing does not turn wholly blue.
     """
@@ -100,7 +101,7 @@ def test_a_one_colour_style_moves_the_palette_and_its_loss_falls(encoder):
         (p_shift, p_blue), (s_shift, s_blue) = _palette(plain.render().detach()), _palette(styled.render().detach())
         shifts.append(s_shift - p_shift)
         blue_gain.append(s_blue - p_blue)
-    assert np.mean(loss_ratio) < 0.65 and max(loss_ratio) < 0.8, loss_ratio
+    assert np.mean(loss_ratio) < 0.78 and max(loss_ratio) < 0.85, loss_ratio
     assert np.mean(shifts) > 0.06 and min(shifts) > 0, shifts
     assert np.mean(blue_gain) > 0.04 and min(blue_gain) > 0, blue_gain
 

@@ -142,12 +142,14 @@ def test_keyed_prompts_morph_the_same_strokes_between_their_frames(encoder):
 @pytest.mark.slow
 def test_each_keyed_prompt_is_drawn_as_its_prompt(encoder):
     """Three prompts, 200 steps each, 16 strokes (the offline defaults): each stretch's final drawing is
-    judged as its prompt by the learned judge and mostly in the prompt's colour to the person-like eye;
-    the stroke count stays constant and no control point jumps more than 10 % of the canvas.
+    judged as its prompt by the learned judge and in the prompt's colour, mostly as its shape, by the
+    person-like eye; the stroke count stays constant and no control point jumps more than 10 % of the
+    canvas.
 
-    Measured (AMD EPYC, AVX-512, the strict-colour model): the learned judge names 3 of 3 right (colour
-    and shape); the eye's purity 0.87, 0.65, 0.66 (mean 0.73), its shapes "square", none, none: the
-    morphs are in the right colours but rough in shape, as the single-prompt drawings are.
+    Measured with the robust model (2026-12-01; AVX-512 / ATEN_CPU_CAPABILITY=default): the learned
+    judge names 3 of 3 right; the eye passes 2 of 3 on both: purity 0.96, 0.90, 0.83 / 0.96, 0.88,
+    0.92, shapes circle, square, none (score 0.081, the pass is 0.08) / circle, square, square. (The
+    plain model before it: purity 0.87, 0.65, 0.66, shapes square, none, none: no pass.)
     """
     from synth_core.lab.evaluate import judge_drawing
 
@@ -163,7 +165,8 @@ def test_each_keyed_prompt_is_drawn_as_its_prompt(encoder):
               f"shape {v.eye.seen_shape}")
     assert sum(v.colour_ok for v in verdicts) == 3
     assert sum(v.shape_ok for v in verdicts) >= 2
-    assert np.mean([v.eye.purity for v in verdicts]) >= 0.5
+    assert np.mean([v.eye.purity for v in verdicts]) >= 0.75
+    assert sum(v.eye.passed for v in verdicts) >= 1
     assert {len(st.picture) for st in stages} == {16}
     keyed = keyed_pictures(events)
     jumps = [np.abs(b.points - a.points).max() / 224 for (_, a), (_, b) in zip(keyed, keyed[1:])]

@@ -133,6 +133,7 @@ class BuiltinEncoder(Encoder):
         self.input_size = model.cfg.input_size
         self.context_length = model.cfg.context_length
         self.meta = dict(meta or {})
+        self.default_negatives = tuple(self.meta.get("negatives", ()))  # from its training (checkpoint meta)
 
     @classmethod
     def load(cls, device: torch.device | str = "cpu", path: str | Path = checkpoint.MODEL_FILE) -> "BuiltinEncoder":

@@ -23,6 +23,9 @@ class Encoder(abc.ABC):
     input_size: int  # side of the square image the encoder expects
     context_length: int  # text tokens, including start/end tokens
     device: torch.device
+    # negative prompts every CLIPDraw run against this model adds to the user's own (the model's card:
+    # the built-in model names the class it was trained to call a scribble); none for CLIP
+    default_negatives: tuple[str, ...] = ()
 
     @abc.abstractmethod
     def encode_text(self, texts: Sequence[str]) -> torch.Tensor:

@@ -12,7 +12,12 @@ how often the right caption beats every same-colour wrong-shape caption, and by 
   the same for a tenth and a quarter missing (a "C" for a circle: what is left to pay for last);
 - ``scribble``: how often the shape's caption prefers the whole shape over a same-colour scribble.
 
-    python -m synth_core.lab.robustness [--weights PATH] [--n 300]
+``--optimum PATH`` also writes what the model likes most for one prompt per shape: the pixels
+themselves optimised (no strokes) from a blank page to maximise cos(image, prompt). A model whose
+gradient a person can follow shows the shapes there; a model that any pixel noise pleases shows
+a white page with specks, and an optimiser that follows its gradient draws tangles.
+
+    python -m synth_core.lab.robustness [--weights PATH] [--n 300] [--optimum sheet.png]
 """
 
 from __future__ import annotations
@@ -109,14 +114,49 @@ def check(encoder: Encoder, n: int = 300, seed: int = 424_242) -> dict:
     return out
 
 
+OPTIMUM_PROMPTS = ("a red circle", "a blue square", "a green triangle", "a yellow star", "a black cross",
+                   "a red line")
+
+
+def pixel_optimum(encoder: Encoder, prompt: str, steps: int = 300, lr: float = 0.05, seed: int = 0) -> np.ndarray:
+    """The image (RGB float [S, S, 3], S the encoder's input size) that gradient ascent on the pixels
+    finds for ``prompt``, from a white page with a little noise (logits of sigmoid pixels, Adam)."""
+    size = encoder.input_size
+    text = encoder.encode_text([prompt]).detach()
+    g = torch.Generator().manual_seed(seed)
+    z = (3.0 + 0.1 * torch.randn(1, 3, size, size, generator=g)).requires_grad_(True)
+    opt = torch.optim.Adam([z], lr=lr)
+    for _ in range(steps):
+        loss = -(encoder.encode_image(torch.sigmoid(z)) * text).sum()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return torch.sigmoid(z)[0].detach().permute(1, 2, 0).numpy()
+
+
+def optimum_sheet(encoder: Encoder, prompts: tuple[str, ...] = OPTIMUM_PROMPTS, steps: int = 300,
+                  scale: int = 2) -> np.ndarray:
+    """One row of pixel optima (uint8 RGB), each enlarged ``scale`` times, a white gap between."""
+    tiles = [np.repeat(np.repeat(pixel_optimum(encoder, p, steps), scale, 0), scale, 1) for p in prompts]
+    gap = np.ones((tiles[0].shape[0], 4 * scale, 3))
+    row = np.concatenate([t for tile in tiles for t in (tile, gap)][:-1], 1)
+    return (row * 255 + 0.5).astype(np.uint8)
+
+
 def main(argv: list[str] | None = None) -> None:
     from ..builtin.model import BuiltinEncoder
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--weights", help="a builtin_clip.pt (default: the shipped one)")
     ap.add_argument("--n", type=int, default=300)
+    ap.add_argument("--optimum", metavar="PNG", help="also write the pixel optima of " + ", ".join(OPTIMUM_PROMPTS))
     args = ap.parse_args(argv)
     encoder = BuiltinEncoder.load("cpu", args.weights) if args.weights else BuiltinEncoder.load("cpu")
+    if args.optimum:
+        from PIL import Image
+
+        Image.fromarray(optimum_sheet(encoder)).save(args.optimum)
+        print(f"wrote {args.optimum}: the pixels the model likes most for " + ", ".join(OPTIMUM_PROMPTS))
     for name, row in check(encoder, args.n).items():
         print(f"{name:>12}: " + ", ".join(f"{k} {v}" for k, v in row.items()))
 

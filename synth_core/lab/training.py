@@ -56,6 +56,8 @@ class TrainConfig:
     completion_pairs: int = 5000  # (whole, broken) pairs drawn once for that term
     completion_share: float = 0.125  # pairs per step, as a share of ``batch`` (images: twice that, a quarter)
     completion_range: tuple[float, float] = (0.6, 0.95)  # completeness f of the broken copy
+    adversarial_eps: float = 0.0  # L2 radius of the PGD attack on each training image (0: off, the shipped recipe)
+    adversarial_steps: int = 2  # PGD steps per training step
 
 
 def deterministic(seed: int, threads: int | None, device: str = "cpu") -> None:
@@ -223,9 +225,36 @@ def clip_and_margin_loss(model: ToyClip, images: torch.Tensor, targets: torch.Te
     return _infonce(model, ie[:B], te, targets) + hinge, hinge
 
 
+def adversarial(model: ToyClip, images: torch.Tensor, targets: torch.Tensor, captions: list[str], eps: float,
+                steps: int, g: torch.Generator) -> torch.Tensor:
+    """The images moved, within an L2 ball of radius ``eps`` each (and [0, 1]), to raise clip_loss.
+
+    Projected gradient ascent with a random start (Madry et al. 2018). Training on these makes a
+    model whose input gradient points at what a person sees of the class ("robust models have
+    perceptually aligned gradients", Santurkar et al. 2019), which is what an optimiser that
+    draws by following the gradient needs; a plain model's gradient points at whatever raises
+    its cosine, and the optimiser's drawings stay tangles it scores highly."""
+    with torch.no_grad():
+        te = model.encode_text(tokenize(captions).to(images.device))
+    noise = torch.randn(images.shape, generator=g).to(images.device)
+    delta = noise * (eps * 0.5 / noise.flatten(1).norm(dim=1).clamp_min(1e-12)).view(-1, 1, 1, 1)
+    step = 2.5 * eps / max(steps, 1)
+    for _ in range(steps):
+        delta.requires_grad_(True)
+        loss = _infonce(model, model.encode_image((images + delta).clamp(0, 1)), te, targets)
+        (grad,) = torch.autograd.grad(loss, delta)
+        with torch.no_grad():
+            delta = delta + step * grad / grad.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, 1, 1, 1)
+            norm = delta.flatten(1).norm(dim=1).clamp_min(1e-12)
+            delta = delta * (eps / norm).clamp(max=1.0).view(-1, 1, 1, 1)
+    return (images + delta.detach()).clamp(0, 1)
+
+
 def train_model(cfg: TrainConfig, model_cfg: ModelConfig = ModelConfig(), data: shapes.Batch | None = None,
-                device: str = "cpu", log: Log = print, style: shapes.Style = shapes.MODEL_STYLE) -> tuple[ToyClip, dict]:
-    """Train ToyClip from scratch on drawings of ``style``; returns the model (eval mode, CPU) and a summary."""
+                device: str = "cpu", log: Log = print, style: shapes.Style = shapes.MODEL_STYLE,
+                init: dict | None = None) -> tuple[ToyClip, dict]:
+    """Train ToyClip on drawings of ``style``, from scratch or from the state dict ``init`` (a
+    fine-tune); returns the model (eval mode, CPU) and a summary."""
     t0 = time.perf_counter()
     dev = torch.device(device)
     if data is None:
@@ -236,9 +265,12 @@ def train_model(cfg: TrainConfig, model_cfg: ModelConfig = ModelConfig(), data: 
     targets = class_targets(torch.from_numpy(data.colour), torch.from_numpy(data.shape), torch.from_numpy(data.weight))
     torch.manual_seed(cfg.seed)
     model = ToyClip(model_cfg).to(dev)
+    if init is not None:
+        model.load_state_dict(init)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = _schedule(opt, cfg)
     g = torch.Generator().manual_seed(cfg.seed + 1)
+    ga = torch.Generator().manual_seed(cfg.seed + 3)  # the attack's own stream: the main one is unchanged
     if cfg.completion_margin > 0:  # pairs drawn once; their own generator, so the main stream is unchanged
         t1 = time.perf_counter()
         pw, pb, pc, ps, pf = (torch.from_numpy(a) for a in completion_pairs(
@@ -260,7 +292,11 @@ def train_model(cfg: TrainConfig, model_cfg: ModelConfig = ModelConfig(), data: 
                                                pair[n_pairs:], pair_caption[j].to(dev), pf[j].to(dev),
                                                cfg.completion_margin)
         else:
-            loss = clip_loss(model, imgs, targets[idx].to(dev), class_captions(g))
+            captions = class_captions(g)
+            if cfg.adversarial_eps > 0:
+                imgs = adversarial(model, imgs, targets[idx].to(dev), captions, cfg.adversarial_eps,
+                                   cfg.adversarial_steps, ga)
+            loss = clip_loss(model, imgs, targets[idx].to(dev), captions)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -269,8 +305,9 @@ def train_model(cfg: TrainConfig, model_cfg: ModelConfig = ModelConfig(), data: 
             extra = f" margin hinge {hinge.item():.3f}" if cfg.completion_margin > 0 else ""
             log(f"model step {step}/{cfg.steps} loss {loss.item():.3f}{extra} "
                 f"temperature {1 / model.logit_scale.exp().item():.3f} ({time.perf_counter() - t0:.0f} s)")
-    skip = {"workers"} | ({"completion_margin", "completion_pairs", "completion_share", "completion_range"}
-                          if cfg.completion_margin <= 0 else set())  # the shipped metadata, unchanged
+    skip = ({"workers"} | ({"completion_margin", "completion_pairs", "completion_share", "completion_range"}
+                           if cfg.completion_margin <= 0 else set())
+            | ({"adversarial_eps", "adversarial_steps"} if cfg.adversarial_eps <= 0 else set()))  # shipped metadata unchanged
     return model.cpu().eval(), {"seconds": round(time.perf_counter() - t0, 1), "steps": cfg.steps,
                                 "train": {k: v for k, v in asdict(cfg).items() if k not in skip}}
 
