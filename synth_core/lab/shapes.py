@@ -356,7 +356,8 @@ def render_shape(shape: str, colour: str, size: int | None = None, rng: np.rando
 
 
 def _render_shape(shape: str, colour: str, size: int | None, rng: np.random.Generator | None, filled: bool | None,
-                  clutter: bool | None, completeness: float, style: Style) -> tuple[np.ndarray, float, float, float, float]:
+                  clutter: bool | None, completeness: float,
+                  style: Style) -> tuple[np.ndarray, float, float, float, float]:
     """The drawing, the share of its ink that is clutter, the opacity of its pen, the share of its
     ink in the caption's colour, and the share of the pen's ink that is off the outline (strays)."""
     if shape not in SHAPES:
