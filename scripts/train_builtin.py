@@ -24,7 +24,7 @@ import torch  # noqa: E402
 
 from synth_core.builtin import checkpoint  # noqa: E402
 from synth_core.builtin.judge import JudgeConfig  # noqa: E402
-from synth_core.builtin.model import LABEL, ModelConfig, parameter_count  # noqa: E402
+from synth_core.builtin.model import LABEL, BuiltinEncoder, ModelConfig, parameter_count  # noqa: E402
 from synth_core.lab import shapes, training  # noqa: E402
 
 VERSION = 1
@@ -58,9 +58,9 @@ def _model_style(args: argparse.Namespace) -> tuple[shapes.Style, float | None]:
     return style, broken
 
 
-def run_model(args: argparse.Namespace) -> None:
-    """Phase 1 (from scratch, plain) unless --init gives its result; phase 2 (adversarial fine-tune)
-    unless --adversarial 0."""
+def run_model(args: argparse.Namespace, init: dict | None = None) -> None:
+    """Phase 1 (from scratch, plain) unless ``init`` (the state dict of --init) is its result; phase 2
+    (adversarial fine-tune) unless --adversarial 0."""
     cfg = replace(MODEL_DEFAULTS, steps=args.model_steps or args.steps or MODEL_DEFAULTS.steps,
                   images=args.images or MODEL_DEFAULTS.images, seed=MODEL_DEFAULTS.seed + args.seed,
                   workers=args.workers, **({"batch": args.batch} if args.batch else {}))
@@ -75,20 +75,17 @@ def run_model(args: argparse.Namespace) -> None:
     data = training.dataset(cfg.images, cfg.seed, style, cfg)
     print(f"model: {len(data.images)} training images in {time.perf_counter() - t0:.0f} s")
     phases = {}
-    if args.init:
-        init = checkpoint.load(args.init, LABEL)["state_dict"]
+    if init is not None:
         phases["init"] = str(args.init)
     else:
         model, info = training.train_model(cfg, model_cfg, data, device=args.device, style=style)
         init, phases["plain"] = model.state_dict(), info
-    if args.adversarial > 0:
+    if args.adversarial > 0:  # (--init without it is refused in main)
         robust = replace(cfg, steps=args.robust_steps or args.steps or ROBUST_DEFAULTS.steps, lr=ROBUST_DEFAULTS.lr,
                          adversarial_eps=args.adversarial, adversarial_steps=args.adversarial_steps)
         training.deterministic(robust.seed, args.threads, args.device)
         model, phases["robust"] = training.train_model(robust, model_cfg, data, device=args.device, style=style,
                                                        init=init)
-    elif args.init:
-        raise SystemExit("--init starts the adversarial phase; with --adversarial 0 there is nothing to train")
     info = {"seconds": round(sum(p["seconds"] for p in phases.values() if isinstance(p, dict)), 1),
             "train": phases.get("robust", phases.get("plain"))["train"],
             **({"phases": phases} if len(phases) > 1 else {})}
@@ -169,9 +166,19 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     if args.strict_shape and args.graded_shape:
         ap.error("--strict-shape and --graded-shape are two different teachers; choose one")
+    if args.init and args.adversarial <= 0:
+        ap.error("--init starts the adversarial phase; with --adversarial 0 there is nothing to train")
+    init = None
+    if args.init and args.only in (None, "model"):  # checked before minutes of drawing training images
+        from synth_core.errors import MissingWeights
+
+        try:
+            init = BuiltinEncoder.load("cpu", args.init).model.state_dict()  # the runtime's own checks
+        except MissingWeights as e:
+            ap.error(str(e))
     t0 = time.perf_counter()
     if args.only in (None, "model"):
-        run_model(args)
+        run_model(args, init)
     if args.only in (None, "judge"):
         run_judge(args)
     print(f"done in {time.perf_counter() - t0:.0f} s")

@@ -267,9 +267,7 @@ def test_completion_pairs_are_one_drawing_whole_and_broken():
     assert np.array_equal(again[0], whole) and np.array_equal(again[1], broken)
 
 
-def test_train_builtin_no_stem_pool_trains_a_model_that_sees_64_px(tmp_path):
-    """train_builtin.py --no-stem-pool (an experiment: the CNN without its first 2x2 pool) writes a
-    checkpoint that loads as such: its first feature stage is at the full 64 px, not 32."""
+def _train_script():
     import importlib.util
     from pathlib import Path
 
@@ -277,6 +275,13 @@ def test_train_builtin_no_stem_pool_trains_a_model_that_sees_64_px(tmp_path):
     spec = importlib.util.spec_from_file_location("train_builtin_script", script)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+def test_train_builtin_no_stem_pool_trains_a_model_that_sees_64_px(tmp_path):
+    """train_builtin.py --no-stem-pool (an experiment: the CNN without its first 2x2 pool) writes a
+    checkpoint that loads as such: its first feature stage is at the full 64 px, not 32."""
+    module = _train_script()
     was = torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()
     try:  # the script sets the process's determinism and threads, as a training run must
         module.main(["--only", "model", "--no-stem-pool", "--steps", "1", "--images", "32", "--eval-images", "16",
@@ -350,3 +355,19 @@ def test_the_shipped_models_favourite_pixels_show_the_prompts_colour(encoder):
     purity = [eye.look(pixel_optimum(encoder, f"a {colour} {shape}", steps=200), colour, shape).purity
               for colour, shape in (("red", "circle"), ("blue", "square"), ("green", "triangle"))]
     assert np.mean(purity) >= 0.12, purity
+
+
+def test_train_builtin_refuses_a_bad_init_at_once(tmp_path, capsys):
+    """--init names weights to fine-tune: a missing or damaged file, or --init with --adversarial 0, is one
+    line and exit code 2 before any training image is drawn, and nothing is written."""
+    module = _train_script()
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    for argv in (["--init", str(tmp_path / "missing.pt")], ["--init", str(bad)],
+                 ["--init", "synth_core/weights/builtin_clip.pt", "--adversarial", "0"]):
+        with pytest.raises(SystemExit) as e:
+            module.main(["--only", "model", "--out-dir", str(tmp_path / "out"), *argv])
+        assert e.value.code == 2
+        err = capsys.readouterr().err.strip().splitlines()[-1]
+        assert "error:" in err and ("--init" in err or ".pt" in err), err
+    assert not (tmp_path / "out").exists()
