@@ -10,7 +10,7 @@ from . import grease_pencil, properties, session
 PRESET_SUBDIR = "clipdraw"
 # What a preset stores: the method, quality and timing, not what to draw (prompt, images) or where.
 PRESET_SETTINGS = ("method", "model", "strokes", "sketch_strokes", "tidy", "sketch_tidy", "seeds", "steps", "canvas",
-                   "augmentations", "coherence", "boil",
+                   "augmentations", "max_width", "coherence", "boil",
                    "style_strength", "animation", "snapshot_every", "frames_per_snapshot")
 
 
@@ -165,7 +165,7 @@ def settings_shown(method: str) -> tuple[str, ...]:
         return ("sketch_strokes", "sketch_tidy", "seeds", "use_mask", "steps", "seed", "canvas", "augmentations",
                 "model")
     extra = ("style_weights",) if method == "STYLE" else ()
-    return ("strokes", "tidy", "steps", "seed", "canvas", "augmentations", "model", *extra)
+    return ("strokes", "tidy", "max_width", "steps", "seed", "canvas", "augmentations", "model", *extra)
 
 
 def settings_unused(settings) -> set[str]:

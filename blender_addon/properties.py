@@ -136,6 +136,10 @@ class CLIPDRAW_PG_settings(PropertyGroup):
     sketch_tidy: BoolProperty(name="Tidy", description="After the run, remove the strokes that do not help the "
                               "sketch (abstraction by removal: fewer strokes than asked for)",
                               default=rules.METHOD_DEFAULTS["clipasso"].tidy)
+    max_width: FloatProperty(name="Max Width", description="The widest a stroke may grow, in canvas pixels "
+                             "(0: the model's own limit; the built-in model keeps strokes thin, CLIP allows "
+                             f"{rules.REFERENCE_MAX_WIDTH:g} px)", default=0.0, min=0.0, max=rules.MAX_WIDTH,
+                             soft_max=100.0, subtype='PIXEL')
     seeds: IntProperty(name="Seeds", description="Sketch with this many seeds at once (one batch) and keep the "
                        "best", default=3, min=1, max=MAX_SEEDS)
     coherence: FloatProperty(name="Coherence", description="Camera source: how much strokes pay for moving "
@@ -316,6 +320,8 @@ def request_from(settings: CLIPDRAW_PG_settings, device: str = "auto", cache_dir
         req["tidy"] = bool(settings.sketch_tidy if method == "SKETCH" else settings.tidy)
     if settings.augmentations > 0:
         req["augmentations"] = settings.augmentations
+    if method != "SKETCH" and settings.max_width > 0:
+        req["max_width"] = float(settings.max_width)
     if cache_dir.strip():
         req["cache_dir"] = bpy.path.abspath(cache_dir.strip())
     if threads > 0:

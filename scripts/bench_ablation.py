@@ -48,7 +48,7 @@ import torch  # noqa: E402
 
 from synth_core.builtin import COLOURS, SHAPES, load_builtin_encoder, load_judge  # noqa: E402
 from synth_core.builtin.model import BuiltinEncoder  # noqa: E402
-from synth_core.clipdraw import ClipDrawConfig  # noqa: E402
+from synth_core.clipdraw import ClipDrawConfig, half_width_range  # noqa: E402
 from synth_core.drawing import atomic_write_bytes  # noqa: E402
 from synth_core.lab import evaluate  # noqa: E402
 from synth_core.lab.evaluate import OFFLINE, contact_sheet, draw_judge_tidy  # noqa: E402
@@ -116,8 +116,10 @@ def main() -> None:
 
     encoder = BuiltinEncoder.load(args.device, args.weights) if args.weights else load_builtin_encoder(args.device)
     judge = load_judge(args.device)
+    widest = 2 * half_width_range(replace(OFFLINE, width=args.canvas, height=args.canvas, **dict(args.overrides)),
+                                  encoder)[1]
     print(f"{encoder.label}; judge {type(judge.net).__name__}; {torch.get_num_threads()} threads; "
-          f"{args.strokes} strokes, {args.steps} steps, canvas {args.canvas}"
+          f"{args.strokes} strokes, {args.steps} steps, canvas {args.canvas}, strokes at most {widest:g} px"
           + "".join(f"; {k}={v!r}" for k, v in args.overrides)
           + "".join(f"; tidy {k}={v!r}" for k, v in args.tidy_overrides)
           + "".join(f"; negative {n!r}" for n in args.negatives)

@@ -113,6 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
     job.add_argument("--precision", default="auto", choices=["auto", "float32"],
                      help="the model's arithmetic: auto (bfloat16 on an NVIDIA GPU, float32 elsewhere) or float32")
     job.add_argument("--augmentations", type=int, default=0, metavar="N", help="augmented copies per step (0: default)")
+    job.add_argument("--max-width", type=float, default=None, metavar="PX", dest="max_width",
+                     help="clipdraw/styleclipdraw: the widest a stroke may grow, in canvas pixels (default: the "
+                          "model's own limit)")
     job.add_argument("--tidy", action=argparse.BooleanOptionalAction, default=None,
                      help="after the run remove the strokes that do not help and fine-tune the rest "
                           "(default: the method's own setting, on for clipdraw)")
@@ -448,6 +451,8 @@ def engine_request(args: argparse.Namespace) -> dict:
         req["augmentations"] = args.augmentations
     if args.tidy is not None:
         req["tidy"] = args.tidy
+    if args.max_width is not None:
+        req["max_width"] = args.max_width
     if args.cache_dir.strip():
         req["cache_dir"] = args.cache_dir
     return req
@@ -605,6 +610,7 @@ def apply_settings(args: argparse.Namespace, package: str) -> None:
     s.model, s.augmentations = args.model, args.augmentations
     if args.tidy is not None:
         s.tidy = s.sketch_tidy = args.tidy
+    s.max_width = args.max_width or 0.0  # 0: the model's own limit
     s.output = "CURVES" if args.output == "curves" else "GREASE_PENCIL"
     s.target = "NEW"
     s.placement = "CAMERA" if args.placement == "camera" else "CURSOR"

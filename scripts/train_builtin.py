@@ -34,6 +34,9 @@ MODEL_DEFAULTS = training.TrainConfig(steps=1800, images=30000, seed=0)
 ROBUST_DEFAULTS = training.TrainConfig(steps=600, images=30000, seed=0, lr=5e-4, adversarial_eps=1.5,
                                        adversarial_steps=2)
 NEGATIVES = ("a scribble",)  # the model's own negative prompt, in its metadata (BuiltinEncoder.default_negatives)
+# The widest stroke a CLIPDraw run grows against it by default, as a share of the canvas's long edge
+# (4 px on 224 px, 1.1 px as the model sees it at 64): thick strokes scrub shapes full (Encoder.max_width_share)
+MAX_WIDTH_SHARE = 4 / 224
 JUDGE_DEFAULTS = training.TrainConfig(steps=2000, images=30000, seed=50_000, lr=2e-3, weight_decay=0.05,
                                       scribble_frac=0.2, broken_frac=0.15)
 
@@ -97,7 +100,8 @@ def run_model(args: argparse.Namespace, init: dict | None = None) -> None:
     }
     params = parameter_count(model)
     print(f"model ({params:,} parameters) held-out zero-shot accuracy: {heldout}; trained in {info['seconds']:.0f} s")
-    meta = {**_meta(args, LABEL, info, heldout, params), "negatives": list(NEGATIVES)}
+    meta = {**_meta(args, LABEL, info, heldout, params), "negatives": list(NEGATIVES),
+            "max_width_share": MAX_WIDTH_SHARE}
     path = checkpoint.save(args.out_dir / checkpoint.MODEL_FILE.name, model, model.cfg, meta)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
 

@@ -95,6 +95,12 @@ def _run_options(p: argparse.ArgumentParser, strokes: int, steps: int, augs: str
     _continue_options(p)
 
 
+def _width_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--max-width", type=float, default=None, metavar="PX", dest="max_width",
+                   help="the widest a stroke may grow, in canvas pixels (default: the model's own limit; "
+                        "builtin: 4 px on a 224 px canvas; CLIP: 100 px)")
+
+
 def _keyed_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--prompt-at", type=_spelling(parse_keyed_prompt), action="append", default=[],
                    metavar="FRAME:PROMPT", dest="prompt_at",
@@ -118,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="something the drawing should NOT look like (repeatable)")
     d.add_argument("--method", default="clipdraw", choices=["clipdraw", "pixels"],
                    help="strokes (clipdraw) or the paper's pixel-optimisation baseline")
+    _width_option(d)
     _run_options(d, 256, 1000, "4 for strokes, 16 for pixels")
 
     s = sub.add_parser("style", help="text + style image (StyleCLIPDraw)",
@@ -129,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--style-weights", default="imagenet", metavar="W",
                    help="VGG-16 for the style loss: imagenet (default), a .pth file, or untrained")
     s.add_argument("--negative", action="append", default=[], metavar="TEXT", help="negative prompt (repeatable)")
+    _width_option(s)
     _run_options(s, 256, 500, 10)
 
     k = sub.add_parser("sketch", help="image to abstract sketch (CLIPasso)",
@@ -168,8 +176,8 @@ def _request(args: argparse.Namespace) -> dict:
     if args.init is not None:
         req["init"] = str(args.init)
     for key in ("strokes", "steps", "augmentations", "tidy", "lock", "add", "ladder", "level_steps", "precision",
-                "compile"):
-        if getattr(args, key) is not None:
+                "compile", "max_width"):
+        if getattr(args, key, None) is not None:
             req[key] = getattr(args, key)
     if getattr(args, "prompt", None) is not None and getattr(args, "prompt_at", None):
         req["prompt"] = args.prompt  # both given: the request refuses it in one line

@@ -41,6 +41,7 @@ class ClipDrawConfig:
     walk: float = 0.1  # init: each control point moves +-walk/2 of the canvas
     init_half_width: float = 1.0  # diffvg half-width (2 px thick)
     half_width_range: tuple[float, float] = (1.0, 50.0)
+    max_width: float | None = None  # px (full width): replaces the range's top; None: the encoder's card may lower it
     lr_points: float = 1.0
     lr_widths: float = 0.1
     lr_colors: float = 0.01
@@ -56,6 +57,16 @@ class ClipDrawConfig:
 def style_weight(strength: float) -> float:
     """StyleCLIPDraw's user-facing strength 0-100 -> loss weight (50 -> 2.0)."""
     return 4.0 * strength / 100.0
+
+
+def half_width_range(cfg: ClipDrawConfig, encoder: Encoder) -> tuple[float, float]:
+    """The half-widths strokes keep to: the user's ``max_width`` / 2 as the top, else the reference
+    range lowered to the model card's widest stroke for this canvas (``Encoder.default_max_width``)."""
+    lo, hi = cfg.half_width_range
+    if cfg.max_width is not None:
+        return lo, max(lo, cfg.max_width / 2.0)
+    cap = encoder.default_max_width(cfg.width, cfg.height)
+    return (lo, max(lo, min(hi, cap / 2.0))) if cap is not None else (lo, hi)
 
 
 def points_lr_factor(cfg: ClipDrawConfig, t: int) -> float:
@@ -81,6 +92,7 @@ class ClipDraw:
         self.style = style  # image [B, 3, H, W] -> style loss [B] (StyleCLIPDraw)
         negatives = (*negatives, *(n for n in encoder.default_negatives if n not in negatives))
         self.prompt, self.negative_prompts = prompt, tuple(negatives)
+        self.half_width_range = half_width_range(cfg, encoder)
         dev = encoder.device
         texts = encoder.encode_text([prompt, *negatives]).detach()
         self.text, self.negatives = texts[:1], texts[1:]
@@ -156,7 +168,7 @@ class ClipDraw:
 
     def _keep_in_range(self) -> None:
         """After each update: widths and colours in range, locked strokes back where they were."""
-        self.strokes.half_widths.clamp_(*self.cfg.half_width_range)
+        self.strokes.half_widths.clamp_(*self.half_width_range)
         self.strokes.colors.clamp_(0.0, 1.0)
         if self.held is not None:
             self.held.restore(self.strokes)

@@ -64,7 +64,7 @@ def build_method(req: JobRequest, encoder: Encoder, inputs: dict[str, Any] | Non
     from .clipdraw import ClipDraw, ClipDrawConfig, style_weight
 
     cfg = ClipDrawConfig(strokes=strokes, steps=req.steps, width=req.canvas[0], height=req.canvas[1],
-                         seed=req.seed, augmentations=augs)
+                         seed=req.seed, augmentations=augs, max_width=req.max_width)
     style = None
     if req.method == "styleclipdraw":
         import torch

@@ -36,6 +36,9 @@ MAX_BOIL = 64.0  # px of per-frame jitter: beyond it a sketch is noise, not a ha
 MAX_COHERENCE = 1e6
 DEFAULT_COHERENCE = 100.0  # a sequence's penalty on strokes moving relative to each other (measured: docs/methods.md)
 MAX_TEXT = 10_000  # characters of a prompt: far beyond any model's context, small enough to refuse floods
+MIN_WIDTH = 2.0  # px: the thinnest stroke the rasterizer draws (diffvg half-width 1)
+MAX_WIDTH = float(MAX_CANVAS)  # px: a stroke as wide as the largest canvas
+REFERENCE_MAX_WIDTH = 100.0  # px: CLIPDraw's own cap (diffvg half-widths clamped to 50)
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,7 @@ class JobRequest:
     warm: bool | None = None  # each frame starts from the last one's strokes; None: true
     precision: str = "auto"  # the encoder's arithmetic (PRECISIONS; synth_core.accelerate)
     compile: bool = False  # torch.compile the encoder: slower first step, faster long runs
+    max_width: float | None = None  # px: the widest a stroke may grow; None: the model's card, else 100 px
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -240,7 +244,19 @@ def parse_request(d: Any) -> JobRequest:
         warm=None if d.get("warm") is None else _bool(d, "warm", True),
         precision=_choice(d, "precision", "auto", PRECISIONS),
         compile=_bool(d, "compile", False),
+        max_width=_max_width(d, method),
     )
+
+
+def _max_width(d: dict, method: str) -> float | None:
+    """The widest stroke (px) for the prompt-driven methods; CLIPasso's strokes keep one width."""
+    if d.get("max_width") is None:
+        return None
+    if method not in ("clipdraw", "styleclipdraw"):
+        raise BadRequest("max_width is for clipdraw and styleclipdraw: "
+                         + ("CLIPasso's strokes keep one width (3 px)" if method == "clipasso"
+                            else "the pixel baseline has no strokes"))
+    return _number(d, "max_width", REFERENCE_MAX_WIDTH, MIN_WIDTH, MAX_WIDTH)
 
 
 SEQUENCE_ONLY = ("frame_numbers", "coherence", "boil", "warm")  # keys that mean something only with frames

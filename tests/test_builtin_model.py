@@ -294,6 +294,7 @@ def test_train_builtin_no_stem_pool_trains_a_model_that_sees_64_px(tmp_path):
     # both phases ran: the plain model, then its adversarial fine-tune; the model's negative is on its card
     assert set(encoder.meta["phases"]) == {"plain", "robust"}
     assert encoder.meta["train"]["adversarial_eps"] == 1.5 and encoder.default_negatives == ("a scribble",)
+    assert encoder.max_width_share == load_builtin_encoder("cpu").max_width_share == 4 / 224  # thin strokes, too
     features = encoder.image_features(torch.rand(1, 3, 64, 64))
     assert features[0].shape[-1] == 64
     assert load_builtin_encoder("cpu").image_features(torch.rand(1, 3, 64, 64))[0].shape[-1] == 32

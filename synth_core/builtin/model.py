@@ -134,6 +134,8 @@ class BuiltinEncoder(Encoder):
         self.context_length = model.cfg.context_length
         self.meta = dict(meta or {})
         self.default_negatives = tuple(self.meta.get("negatives", ()))  # from its training (checkpoint meta)
+        share = self.meta.get("max_width_share")
+        self.max_width_share = float(share) if isinstance(share, (int, float)) and 0 < share <= 1 else None
 
     @classmethod
     def load(cls, device: torch.device | str = "cpu", path: str | Path = checkpoint.MODEL_FILE) -> "BuiltinEncoder":

@@ -26,6 +26,15 @@ class Encoder(abc.ABC):
     # negative prompts every CLIPDraw run against this model adds to the user's own (the model's card:
     # the built-in model names the class it was trained to call a scribble); none for CLIP
     default_negatives: tuple[str, ...] = ()
+    # the widest stroke a CLIPDraw run against this model grows by default, as a share of the canvas's
+    # long edge (the model's card: thick strokes scrub shapes full for the built-in model); none for CLIP
+    max_width_share: float | None = None
+
+    def default_max_width(self, width: int, height: int) -> float | None:
+        """The model card's widest stroke in px on a ``width`` x ``height`` canvas (None: no cap of its own)."""
+        if self.max_width_share is None:
+            return None
+        return max(2.0, self.max_width_share * max(width, height))
 
     @abc.abstractmethod
     def encode_text(self, texts: Sequence[str]) -> torch.Tensor:

@@ -97,6 +97,19 @@ def test_request_per_method_carries_only_that_methods_keys(settings):
     assert "style_image" not in req and "style_strength" not in req
 
 
+def test_max_width_is_sent_when_set_and_never_for_a_sketch(settings):
+    """0 (the default) leaves the model's own limit; a width is the engine's ``max_width`` in px."""
+    from synth_core.request import parse_request
+
+    assert "max_width" not in properties.request_from(settings)
+    settings.max_width = 6.0
+    for method, images in (("CLIPDRAW", {}), ("STYLE", {"style_image": "s.png"})):
+        settings.method = method
+        assert parse_request(properties.request_from(settings, images=images)).max_width == 6.0
+    settings.method = "SKETCH"  # CLIPasso's strokes keep one width: the setting is not sent
+    assert "max_width" not in properties.request_from(settings, images={"image": "i.png"})
+
+
 def test_every_methods_request_passes_the_engines_validation(settings):
     from synth_core.request import parse_request
 

@@ -63,8 +63,8 @@ def test_main_panel_idle_running_and_after_an_error(addon, monkeypatch):
 
 def test_sub_panels_show_every_setting(addon):
     scene = bpy.context.scene
-    assert props(draw(panels.CLIPDRAW_PT_settings)) == ["strokes", "tidy", "steps", "seed", "canvas", "augmentations",
-                                                        "model"]
+    assert props(draw(panels.CLIPDRAW_PT_settings)) == ["strokes", "tidy", "max_width", "steps", "seed", "canvas",
+                                                        "augmentations", "model"]
     assert props(draw(panels.CLIPDRAW_PT_output)) == ["output", "target", "placement", "plane_width"]
     scene.clipdraw.placement = "CAMERA"
     log = draw(panels.CLIPDRAW_PT_output)

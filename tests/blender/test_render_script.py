@@ -67,6 +67,9 @@ IMAGE = str(ROOT / "tests" / "blender" / "common.py")  # any existing file: usag
     (["--method", "clipasso", "--from-camera", "--open", "x.blend", "--canvas", "64", "32", "--out", "y.blend"],
      "on a square canvas"),
     (["--method", "clipasso", "--from-camera", "--open", "x.blend", "--tidy", "--out", "y.blend"], "leave tidy out"),
+    (["--prompt", "a", "--max-width", "1", "--out", "x.blend"], "max_width must be a number from 2 to 4096"),
+    (["--method", "clipasso", "--image", IMAGE, "--max-width", "8", "--out", "x.blend"],
+     "CLIPasso's strokes keep one width"),
 ])
 def test_bad_arguments_exit_2_with_one_line(args, message):
     proc = render_py(*args, timeout=60)
@@ -100,7 +103,7 @@ def test_end_to_end_blend_render_and_animation_match_the_engine(tmp_path, builti
     out = tmp_path / "out"
     extra = ["--animation", str(out / "frames")] if output == "grease-pencil" else []
     proc = render_py("--prompt", "a red circle", "--model", "builtin", "--strokes", "16", "--steps", "40", "--no-tidy",
-                     "--canvas", "128", "--threads", "1", "--precision", "float32",
+                     "--canvas", "128", "--threads", "1", "--precision", "float32", "--max-width", "5",
                      "--snapshot-every", "10", "--output", output, "--out", str(out / "drawing.blend"),
                      "--render", str(out / "final.png"), "--drawing", str(out / "drawing.json"),
                      "--runner", "subprocess", "--python", builtin_model, *extra)
@@ -118,6 +121,8 @@ def test_end_to_end_blend_render_and_animation_match_the_engine(tmp_path, builti
     else:
         fc = animation.find_fcurve(objs[0].data, "splines[0].bezier_points[0].co", 0)
         assert [k.co[0] for k in fc.keyframe_points] == [1, 2, 3, 4, 5]
+    drawing = json.loads((out / "drawing.json").read_text())  # --max-width went through the panel's request
+    assert drawing["meta"]["max_width"] == 5.0 and max(s["width"] for s in drawing["strokes"]) <= 5.0 + 1e-3
     # Workbench's last frame vs the engine's own rendering of the final drawing
     subprocess.run([builtin_model, "-m", "synth_core", "render", str(out / "drawing.json"), "--out",
                     str(out / "engine.png")], check=True, capture_output=True, cwd=ROOT)
