@@ -127,6 +127,7 @@ class RunSession:
             self._say("WARNING", str(ev.get("message", "")))
         elif kind == wire.PROGRESS:
             self.step = int(ev.get("step", self.step))
+            self.steps = max(self.steps, int(ev.get("steps", 0)))  # the tidy pass runs past the request's steps
             self.loss = ev.get("loss")
             self.eta_s = ev.get("eta_s")
             self._print(self.status_line(), throttle=True)

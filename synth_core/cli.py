@@ -241,6 +241,8 @@ def _run(args: argparse.Namespace, signals: StopOnSignals) -> int:
             elif isinstance(ev, WarningEvent):
                 (bar.write if bar else print)(f"warning: {ev.message}", file=sys.stderr)
             elif isinstance(ev, Progress):
+                if ev.steps > bar.total:  # the tidy pass fine-tunes past the run's steps
+                    bar.total = ev.steps
                 bar.update(ev.step - bar.n)
                 if ev.loss is not None:
                     bar.set_postfix(loss=f"{ev.loss:.3f}", sim=f"{ev.similarity:.3f}", refresh=False)

@@ -190,3 +190,23 @@ def test_the_camera_source_shows_its_frames_objects_and_sequence_settings(addon)
         assert progress["factor"] == 0.25 and progress["text"] == "Rendering camera frame 2/4"
     finally:
         session.set_rendering(None)
+
+
+def test_the_progress_line_counts_the_tidy_passs_steps(addon):
+    """The tidy pass fine-tunes past the request's steps: the line says 221/240, not 221/200."""
+
+    class Job:
+        cancel_requested = False
+
+        def __init__(self, events):
+            self.events = list(events)
+
+        def poll(self, limit=1):
+            out, self.events = self.events[:limit], self.events[limit:]
+            return out
+
+    events = [{"event": "progress", "step": 200, "steps": 200, "loss": -2.3, "eta_s": 0.0},
+              {"event": "progress", "step": 221, "steps": 240, "loss": -2.4, "eta_s": 0.0}]
+    run = session.RunSession(Job(events), None, {"method": "clipdraw", "steps": 200})
+    run.pump(None)
+    assert run.status_line().startswith("CLIPDraw: step 221/240 · loss -2.400") and run.factor < 1.0
