@@ -39,7 +39,7 @@ class ClipDrawConfig:
     augmentations: int = 4
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     walk: float = 0.1  # init: each control point moves +-walk/2 of the canvas
-    init_half_width: float = 1.0  # diffvg half-width (2 px thick)
+    init_half_width: float = 1.0  # diffvg half-width (2 px thick) on a canvas the encoder's input size
     half_width_range: tuple[float, float] = (1.0, 50.0)
     max_width: float | None = None  # px (full width): replaces the range's top; None: the encoder's card may lower it
     lr_points: float = 1.0
@@ -67,6 +67,16 @@ def half_width_range(cfg: ClipDrawConfig, encoder: Encoder) -> tuple[float, floa
         return lo, max(lo, cfg.max_width / 2.0)
     cap = encoder.default_max_width(cfg.width, cfg.height)
     return (lo, max(lo, min(hi, cap / 2.0))) if cap is not None else (lo, hi)
+
+
+def initial_half_width(cfg: ClipDrawConfig, encoder: Encoder, top: float) -> float:
+    """New strokes' half-width: the reference's (``cfg.init_half_width``, meant for a canvas the size of
+    the encoder's input) scaled to this canvas, so that the encoder sees them as the reference's model
+    did, and at most ``top``. A model that sees a 224 px canvas at 64 px (the built-in one) would see
+    2 px strokes as 0.6 px: too faint to steer by, and a page of them can fade to blank (measured:
+    docs/builtin-model.md, "Thin strokes"). CLIP at its own 224 px keeps the reference's 2 px."""
+    scale = max(cfg.width, cfg.height) / encoder.input_size
+    return min(top, cfg.init_half_width * max(1.0, scale))
 
 
 def points_lr_factor(cfg: ClipDrawConfig, t: int) -> float:
@@ -115,7 +125,7 @@ class ClipDraw:
     def _initial_strokes(self) -> StrokeTensors:
         cfg, dev = self.cfg, self.encoder.device
         fresh = random_strokes(cfg.strokes, cfg.width, cfg.height, segments=cfg.segments, walk=cfg.walk,
-                               half_width=cfg.init_half_width, generator=torch.Generator().manual_seed(cfg.seed),
+                               half_width=initial_half_width(cfg, self.encoder, self.half_width_range[1]), generator=torch.Generator().manual_seed(cfg.seed),
                                device=dev)
         return fresh if self.continues is None else prefix(self.continues.origin, 1, dev).then(fresh)
 

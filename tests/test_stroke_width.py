@@ -4,11 +4,12 @@ a default from the model's card (the built-in model keeps strokes thin; CLIP kee
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 
 from synth_core.builtin.model import BuiltinEncoder
-from synth_core.clipdraw import ClipDraw, ClipDrawConfig, half_width_range
+from synth_core.clipdraw import ClipDraw, ClipDrawConfig, half_width_range, initial_half_width
 from synth_core.encoders.base import Encoder
 from synth_core.engine import optimise
 from synth_core.errors import BadRequest
@@ -45,6 +46,8 @@ def test_a_bad_max_width_is_one_line_naming_the_key(req, match):
 
 class _Clip(Encoder):
     """An encoder with no card of its own (as CLIP): only the interface's defaults matter here."""
+
+    input_size = 224
 
     def encode_text(self, texts):
         raise NotImplementedError
@@ -98,3 +101,19 @@ def test_the_cli_passes_max_width_to_the_request_and_sketch_has_none(tmp_path, c
     assert main(["draw", "a red circle", "--model", "builtin", "--max-width", "1", "--out", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "max_width must be a number from 2" in err[0]
+
+
+def test_new_strokes_start_as_wide_as_the_encoder_saw_the_references(encoder):
+    """The reference's 2 px were drawn for a model that sees the canvas at its own size: CLIP at 224
+    keeps them; a larger canvas scales them; the built-in model (64 px) starts at its widest (4 px on
+    224), where 2 px would be 0.6 px to it; never wider than allowed, never under the reference."""
+    clip = _Clip()
+    assert initial_half_width(ClipDrawConfig(), clip, 50.0) == 1.0
+    assert initial_half_width(ClipDrawConfig(width=448, height=336), clip, 50.0) == 2.0
+    assert initial_half_width(ClipDrawConfig(width=112, height=112), clip, 50.0) == 1.0
+    assert initial_half_width(ClipDrawConfig(width=448, height=448), clip, 1.5) == 1.5
+    top = half_width_range(ClipDrawConfig(), encoder)[1]
+    assert initial_half_width(ClipDrawConfig(), encoder, top) == top == pytest.approx(2.0)
+    cfg = ClipDrawConfig(strokes=5, steps=1, width=224, height=224)
+    assert ClipDraw(cfg, encoder, "a red line").strokes.half_widths.detach().eq(top).all()
+    assert ClipDraw(replace(cfg, width=64, height=64), encoder, "a red line").strokes.half_widths.eq(1.0).all()
