@@ -21,6 +21,7 @@ from .engine import StepResult
 from .initialise import random_strokes
 from .losses import semantic_loss
 from .rasterize import over_background, rasterize
+from .request import MIN_WIDTH, REFERENCE_MAX_WIDTH
 from .safe_step import guarded_update
 from .strokes import StrokeTensors, to_drawing
 
@@ -40,7 +41,7 @@ class ClipDrawConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     walk: float = 0.1  # init: each control point moves +-walk/2 of the canvas
     init_half_width: float = 1.0  # diffvg half-width (2 px thick) on a canvas the encoder's input size
-    half_width_range: tuple[float, float] = (1.0, 50.0)
+    half_width_range: tuple[float, float] = (MIN_WIDTH / 2, REFERENCE_MAX_WIDTH / 2)  # the reference's [1, 50]
     max_width: float | None = None  # px (full width): replaces the range's top; None: the encoder's card may lower it
     lr_points: float = 1.0
     lr_widths: float = 0.1
@@ -74,7 +75,7 @@ def initial_half_width(cfg: ClipDrawConfig, encoder: Encoder, top: float) -> flo
     the encoder's input) scaled to this canvas, so that the encoder sees them as the reference's model
     did, and at most ``top``. A model that sees a 224 px canvas at 64 px (the built-in one) would see
     2 px strokes as 0.6 px: too faint to steer by, and a page of them can fade to blank (measured:
-    docs/builtin-model.md, "Thin strokes"). CLIP at its own 224 px keeps the reference's 2 px."""
+    docs/builtin-model.md, "Blank pages"). CLIP at its own 224 px keeps the reference's 2 px."""
     scale = max(cfg.width, cfg.height) / encoder.input_size
     return min(top, cfg.init_half_width * max(1.0, scale))
 
@@ -125,8 +126,8 @@ class ClipDraw:
     def _initial_strokes(self) -> StrokeTensors:
         cfg, dev = self.cfg, self.encoder.device
         fresh = random_strokes(cfg.strokes, cfg.width, cfg.height, segments=cfg.segments, walk=cfg.walk,
-                               half_width=initial_half_width(cfg, self.encoder, self.half_width_range[1]), generator=torch.Generator().manual_seed(cfg.seed),
-                               device=dev)
+                               half_width=initial_half_width(cfg, self.encoder, self.half_width_range[1]),
+                               generator=torch.Generator().manual_seed(cfg.seed), device=dev)
         return fresh if self.continues is None else prefix(self.continues.origin, 1, dev).then(fresh)
 
     def render(self) -> torch.Tensor:

@@ -10,6 +10,8 @@ from typing import Sequence
 
 import torch
 
+from ..request import MIN_WIDTH
+
 
 class Encoder(abc.ABC):
     """A joint image-text embedding model.
@@ -34,7 +36,7 @@ class Encoder(abc.ABC):
         """The model card's widest stroke in px on a ``width`` x ``height`` canvas (None: no cap of its own)."""
         if self.max_width_share is None:
             return None
-        return max(2.0, self.max_width_share * max(width, height))
+        return max(MIN_WIDTH, self.max_width_share * max(width, height))
 
     @abc.abstractmethod
     def encode_text(self, texts: Sequence[str]) -> torch.Tensor:
