@@ -38,19 +38,23 @@ def test_enable_disable_enable_leaves_nothing_behind():
 def run_preset(name: str) -> None:
     from blender_addon import panels
 
-    path = next(Path(d) / f"{name}.py" for d in bpy.utils.preset_paths(panels.PRESET_SUBDIR))
+    path = next(p for d in bpy.utils.preset_paths(panels.PRESET_SUBDIR) if (p := Path(d) / f"{name}.py").is_file())
     bpy.ops.script.execute_preset(filepath=str(path), menu_idname="CLIPDRAW_MT_presets")
 
 
 def test_presets_ship_preview_final_style_sketch_offline_and_restore_defaults(addon):
     from blender_addon import panels
 
-    names = sorted(p.name for d in bpy.utils.preset_paths(panels.PRESET_SUBDIR) for p in Path(d).glob("*.py"))
+    shipped = [Path(d) for d in bpy.utils.preset_paths(panels.PRESET_SUBDIR)
+               if Path(d).resolve().is_relative_to(Path(panels.__file__).resolve().parent)]  # not the user's own
+    names = sorted(p.name for d in shipped for p in d.glob("*.py"))
     assert names == ["Final.py", "Offline.py", "Preview.py", "Sketch.py", "Style.py"]
     settings = bpy.context.scene.clipdraw
     settings.prompt = "keep me"
+    settings.max_width = 20.0
     run_preset("Preview")
     assert (settings.strokes, settings.steps, settings.snapshot_every) == (64, 100, 5)
+    assert settings.max_width == 0.0  # the model's own limit: a quality preset does not keep a width
     assert settings.method == "CLIPDRAW"  # a quality preset keeps the method
     run_preset("Offline")  # the built-in model's settings (docs/builtin-model.md)
     assert (settings.model, settings.strokes, settings.steps, settings.method) == ("builtin", 16, 200, "CLIPDRAW")
@@ -78,7 +82,10 @@ def test_user_presets_are_saved_with_blenders_preset_operator(addon):
     paths = [Path(d) / "Tiny.py" for d in bpy.utils.preset_paths(panels.PRESET_SUBDIR)]
     tiny = [p for p in paths if p.is_file()]
     assert tiny, "the user preset was not written"
-    bpy.ops.script.execute_preset(filepath=str(tiny[0]), menu_idname="CLIPDRAW_MT_presets")
+    try:
+        bpy.ops.script.execute_preset(filepath=str(tiny[0]), menu_idname="CLIPDRAW_MT_presets")
+    finally:
+        tiny[0].unlink()  # the user's preset folder outlives the test (and other tests list presets)
     assert (settings.strokes, settings.steps) == (7, 9)
     assert (settings.method, settings.sketch_strokes, settings.seeds) == ("SKETCH", 6, 2)
 
