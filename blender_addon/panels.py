@@ -170,13 +170,13 @@ def settings_shown(method: str) -> tuple[str, ...]:
 
 def settings_unused(settings) -> set[str]:
     """Settings that other ones override now (shown greyed out): a ladder or a continued drawing
-    sets the stroke count, a continued drawing the canvas; ladders and keyed prompts never tidy."""
+    sets the stroke count, a continued drawing the canvas; ladders and camera sequences never tidy."""
     unused: set[str] = set()
     if settings.continue_active or settings.ladder.strip():
         unused |= {"strokes", "sketch_strokes"}
     if settings.continue_active:
         unused.add("canvas")
-    if settings.ladder.strip() or properties.uses_keyed_prompts(settings) or properties.uses_camera(settings):
+    if settings.ladder.strip() or properties.uses_camera(settings):
         unused |= {"tidy", "sketch_tidy"}
     return unused
 

@@ -131,7 +131,8 @@ class CLIPDRAW_PG_settings(PropertyGroup):
     sketch_strokes: IntProperty(name="Strokes", description="Number of black strokes in the sketch: fewer is "
                                 "more abstract", default=16, min=1, max=MAX_STROKES, soft_max=256)
     tidy: BoolProperty(name="Tidy", description="After the run, remove the strokes that do not help the drawing "
-                       "and fine-tune the rest (the result has fewer strokes)",
+                       "and fine-tune the rest (the result has fewer strokes; with keyed prompts they are "
+                       "hidden at each key instead, so that every key keeps the same strokes)",
                        default=rules.METHOD_DEFAULTS["clipdraw"].tidy)
     sketch_tidy: BoolProperty(name="Tidy", description="After the run, remove the strokes that do not help the "
                               "sketch (abstraction by removal: fewer strokes than asked for)",
@@ -316,7 +317,7 @@ def request_from(settings: CLIPDRAW_PG_settings, device: str = "auto", cache_dir
         del req["strokes"]  # the drawing's strokes, then ``add`` new ones
         req.update(init=init["init"], lock=list(init["lock"]), add=settings.add_strokes,
                    canvas=list(init["canvas"]))
-    if not (ladder or "keyed_prompts" in req or "frames" in req):  # those keep their strokes themselves
+    if not (ladder or "frames" in req):  # those keep their strokes themselves (keyed prompts hide them)
         req["tidy"] = bool(settings.sketch_tidy if method == "SKETCH" else settings.tidy)
     if settings.augmentations > 0:
         req["augmentations"] = settings.augmentations

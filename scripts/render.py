@@ -117,8 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="clipdraw/styleclipdraw: the widest a stroke may grow, in canvas pixels (default: the "
                           "model's own limit)")
     job.add_argument("--tidy", action=argparse.BooleanOptionalAction, default=None,
-                     help="after the run remove the strokes that do not help and fine-tune the rest "
-                          "(default: the method's own setting, on for clipdraw)")
+                     help="after the run remove the strokes that do not help and fine-tune the rest; with "
+                          "--prompt-at, hide them at each key instead (default: the method's own setting, on "
+                          "for clipdraw)")
     job.add_argument("--cache-dir", default="", help="where model weights are looked for / downloaded")
     job.add_argument("--threads", type=int, default=0, metavar="N",
                      help="CPU threads for torch (default 0: every core; no UI to keep responsive here)")

@@ -88,8 +88,8 @@ def _run_options(p: argparse.ArgumentParser, strokes: int, steps: int, augs: str
     p.add_argument("--scale", type=_scale, default=1.0,
                    help="PNG size as a multiple of the canvas (default 1; at most 16384 px a side)")
     p.add_argument("--tidy", action=argparse.BooleanOptionalAction, default=None,
-                   help="after the run, remove the strokes that do not help and fine-tune the rest "
-                        "(default: the method's own setting)")
+                   help="after the run, remove the strokes that do not help and fine-tune the rest; with "
+                        "--prompt-at, hide them at each key instead (default: the method's own setting)")
     p.add_argument("--no-video", action="store_true", help="skip process.gif")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _continue_options(p)

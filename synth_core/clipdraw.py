@@ -222,12 +222,13 @@ class ClipDraw:
         return ClipDraw(fine, self.encoder, prompt or self.prompt, self.negative_prompts, self.meta, self.style,
                         init=self.tidy_strokes().keep(kept), continues=continues)
 
-    def follow(self, prompt: str, steps: int) -> "ClipDraw":
-        """A new run of ``steps`` steps towards ``prompt`` from these very strokes, on the full schedule
-        (a keyed prompt's stretch: same strokes in the same order, so the drawing morphs)."""
-        n = self.strokes.topology.num_strokes
-        return ClipDraw(replace(self.cfg, strokes=n, steps=steps), self.encoder, prompt, self.negative_prompts,
-                        self.meta, self.style, init=self.tidy_strokes(), continues=self.continues)
+    def follow(self, prompt: str, steps: int, strokes: StrokeTensors | None = None) -> "ClipDraw":
+        """A new run of ``steps`` steps towards ``prompt`` from these very strokes (or ``strokes``, as many
+        in the same order), on the full schedule (a keyed prompt's stretch: the drawing morphs)."""
+        init = strokes if strokes is not None else self.tidy_strokes()
+        cfg = replace(self.cfg, strokes=init.topology.num_strokes, steps=steps)
+        return ClipDraw(cfg, self.encoder, prompt, self.negative_prompts, self.meta, self.style, init=init,
+                        continues=self.continues)
 
     def picture(self) -> Drawing:
         d = to_drawing(self.strokes, self.cfg.width, self.cfg.height, self.cfg.background, meta=self.meta)

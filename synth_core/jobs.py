@@ -144,7 +144,7 @@ def run_events(req: JobRequest, should_stop: Callable[[], bool] | None = None,
             return
         method = build_method(req, enc, inputs)
         events = _plan(req, method, should_stop)
-        if req.tidy_or_default:
+        if req.tidy_or_default and not req.keyed_prompts:  # (keyed prompts tidy each stretch themselves)
             events = _tidied(events, method, req.tidy is not None, should_stop)
         yield from events
 
@@ -157,7 +157,7 @@ def _plan(req: JobRequest, method, should_stop: Callable[[], bool] | None) -> It
     if req.ladder:
         return series.ladder(method, req, should_stop)
     if req.keyed_prompts:
-        return series.keyed(method, req, should_stop)
+        return series.keyed(method, req, should_stop, fade=req.tidy_or_default)
     return optimise(method, req.steps, req.snapshot_every, should_stop)
 
 

@@ -82,7 +82,8 @@ class JobRequest:
     cache_dir: str | None = None
     threads: int = 0  # CPU threads for torch during this run; 0 keeps the host's setting
     offline: bool = False  # never touch the network (Blender's "Allow Online Access" off)
-    tidy: bool | None = None  # remove strokes that do not help, then fine-tune; None: the method's default
+    tidy: bool | None = None  # remove strokes that do not help, then fine-tune (keyed prompts: hide them);
+    # None: the method's default
     init: str | None = None  # a drawing (.json / .svg) to continue: its strokes come first
     lock: tuple[int, ...] = ()  # strokes of ``init`` that never change
     add: int = 0  # new strokes drawn after ``init``'s (with ``init``, instead of ``strokes``)
@@ -148,8 +149,9 @@ class JobRequest:
 
     @property
     def tidy_or_default(self) -> bool:
-        """Off for ladders, keyed prompts and sequences: they fix their stroke counts themselves."""
-        if self.ladder or self.keyed_prompts or self.frames:
+        """Off for ladders and sequences: they fix their stroke counts themselves. Keyed prompts keep
+        theirs too: there the pass hides strokes where they are instead (``series.keyed``)."""
+        if self.ladder or self.frames:
             return False
         return self.tidy if self.tidy is not None else METHOD_DEFAULTS[self.method].tidy
 
@@ -206,8 +208,8 @@ def parse_request(d: Any) -> JobRequest:
         if "strokes" in d and strokes != ladder[0]:
             raise BadRequest(f"the ladder starts at {ladder[0]} strokes but strokes is {strokes}: leave strokes out")
         strokes = ladder[0]
-    if (ladder or keyed) and d.get("tidy"):
-        raise BadRequest("a ladder or keyed prompts fix the stroke counts themselves: leave tidy out")
+    if ladder and d.get("tidy"):
+        raise BadRequest("a ladder fixes its stroke counts itself: leave tidy out")
     frames, numbers = _frames(d, method)
     return JobRequest(
         prompt=keyed[0][1] if keyed else _prompt(d, method),

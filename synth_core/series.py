@@ -6,7 +6,10 @@ method's objective (``tidy.contributions``, the tidy pass's measure; locked stro
 fine-tunes the rest briefly, so 64 -> 32 -> 16 -> 8 -> 4 costs one run plus short ones.
 Keyed prompts run one stretch per (frame, prompt): each starts from the last one's strokes (same
 strokes in the same order, so the drawing morphs), and the snapshots of a stretch are placed on
-the frames between the two keys, so that scrubbing the timeline plays the morph.
+the frames between the two keys, so that scrubbing the timeline plays the morph. With the tidy
+pass (the method's default), each stretch ends with it, except that the strokes it would remove
+are hidden where they are (alpha 0; ``StrokeTensors.merged``): the stroke count and order stay, the
+key shows only what its prompt needs, and a later prompt may bring a hidden stroke back.
 
 Every stage ends with a ``Stage`` event carrying its drawing; steps and progress count the whole
 run; the run ends with one ``Done`` (the last stage's drawing, or the last good state on cancel).
@@ -15,14 +18,17 @@ run; the run ends with one ``Done`` (the last stage's drawing, or the last good 
 from __future__ import annotations
 
 import time
-from typing import Callable, Generator, Iterator
+from typing import TYPE_CHECKING, Callable, Generator, Iterator
 
 from .clipasso import Clipasso
 from .engine import optimise
 from .errors import BadRequest
 from .events import Done, Event, Progress, Snapshot, Stage
 from .request import JobRequest
-from .tidy import Tidyable, contributions, weakest
+from .tidy import TidyConfig, Tidyable, contributions, supports, tidy, weakest
+
+if TYPE_CHECKING:
+    from .clipdraw import ClipDraw
 
 Frames = Callable[[int], int]  # a stage's step -> timeline frame
 RUNG_PLATEAU = (2, 0.1)  # a CLIPasso rung stops when its best evaluation gained < 10 % over 2 evaluations
@@ -51,6 +57,29 @@ class _Clock:
             else:
                 yield ev
         raise RuntimeError("a stage ended without Done")
+
+    def fade(self, method: ClipDraw, stop: Callable[[], bool] | None
+             ) -> Generator[Event, None, tuple[ClipDraw, Done]]:
+        """The tidy pass after a stage, at its stroke count: what it removes is hidden where it was.
+        Returns the run that holds the result (for the next stage to follow) and its Done."""
+        later = self.total - self.offset  # the steps of the stages still to come
+        pass_ = tidy(method, TidyConfig(), self.offset, stop)
+        while True:
+            try:
+                ev = next(pass_)
+            except StopIteration as end:
+                result = end.value
+                break
+            if isinstance(ev, Progress):  # (its snapshots hold fewer strokes: the Done shows the result)
+                elapsed, total = time.perf_counter() - self.start, ev.steps + later
+                eta = elapsed / ev.step * (total - ev.step)
+                yield Progress(ev.step, total, ev.loss, ev.similarity, eta, elapsed)
+        self.offset, self.total = result.step, result.step + later
+        strokes = method.tidy_strokes().merged(result.kept, result.method.tidy_strokes())
+        settled = method.follow(method.prompt, 0, strokes)
+        picture = settled.picture()
+        picture.meta["tidied"] = {"hidden": result.removed, "strokes": len(picture)}
+        return settled, Done(self.offset, picture, bool(stop and stop()))
 
 
 def check_ladder(req: JobRequest, strokes: int, locked: int) -> None:
@@ -90,8 +119,10 @@ def fewer(method: Tidyable, count: int, steps: int) -> Tidyable:
     return method.restart(~drop, steps)
 
 
-def keyed(method, req: JobRequest, should_stop: Callable[[], bool] | None = None) -> Iterator[Event]:
-    """One stretch per keyed prompt, each continuing from the last; snapshots between keys carry frames."""
+def keyed(method, req: JobRequest, should_stop: Callable[[], bool] | None = None, fade: bool = False
+          ) -> Iterator[Event]:
+    """One stretch per keyed prompt, each continuing from the last; snapshots between keys carry frames.
+    ``fade``: each stretch ends with the tidy pass, hiding the strokes it would remove (``_Clock.fade``)."""
     clock = _Clock(req.total_steps)
     keys = req.keyed_prompts
     done = None
@@ -101,6 +132,8 @@ def keyed(method, req: JobRequest, should_stop: Callable[[], bool] | None = None
             method = method.follow(prompt, req.steps)
             frames = _between(keys[i - 1][0], frame, req.steps)
         done = yield from clock.stage(method, req.steps, req.snapshot_every, should_stop, frames)
+        if fade and not done.cancelled and supports(method):
+            method, done = yield from clock.fade(method, should_stop)
         if done.cancelled:
             break
         yield Stage(i, len(keys), done.step, done.picture, f"frame {frame}: {prompt}", frame=frame, prompt=prompt)

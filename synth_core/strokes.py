@@ -84,6 +84,23 @@ class StrokeTensors:
         return StrokeTensors(self.points.index_select(1, rows), self.half_widths.index_select(1, idx),
                              self.colors.index_select(1, idx), topo)
 
+    def merged(self, kept: torch.Tensor, other: "StrokeTensors") -> "StrokeTensors":
+        """These strokes with the ``kept`` ones [N] (bool) replaced by ``other``'s in order (same segment
+        counts) and the others hidden (alpha 0) where they are: a tidied drawing at the count and
+        order it started with, so that a drawing keyed on the timeline keeps the same strokes."""
+        kept = kept.to(torch.bool).cpu()
+        seg = self.topology.segments.cpu()
+        if not torch.equal(seg[kept], other.topology.segments.cpu()):
+            raise ValueError("the strokes put back do not have the kept strokes' segments")
+        point_stroke = torch.repeat_interleave(torch.arange(len(seg)), 3 * seg + 1)
+        rows = torch.nonzero(kept[point_stroke]).flatten().to(self.points.device)
+        idx = torch.nonzero(kept).flatten().to(self.points.device)
+        colors = self.colors.detach().clone()
+        colors[:, ~kept.to(colors.device), 3] = 0.0
+        return StrokeTensors(self.points.detach().index_copy(1, rows, other.points.detach()),
+                             self.half_widths.detach().index_copy(1, idx, other.half_widths.detach()),
+                             colors.index_copy(1, idx, other.colors.detach()), self.topology)
+
     def then(self, other: "StrokeTensors") -> "StrokeTensors":
         """These strokes followed by ``other``'s (same batch size), drawn on top of them."""
         seg = torch.cat([self.topology.segments.cpu(), other.topology.segments.cpu()])

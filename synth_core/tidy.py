@@ -94,6 +94,7 @@ class TidyResult:
     method: Tidyable  # the run whose picture is the tidied drawing
     removed: int
     step: int  # steps done in all, fine-tuning included
+    kept: torch.Tensor  # [N] bool over the strokes the pass started with: the ones ``method`` holds, in order
 
 
 def tidy(method: Tidyable, cfg: TidyConfig, step: int, should_stop: Callable[[], bool] | None = None
@@ -101,6 +102,7 @@ def tidy(method: Tidyable, cfg: TidyConfig, step: int, should_stop: Callable[[],
     """Rounds of removal and fine-tuning; yields Progress and Snapshot events, returns the result."""
     stop = should_stop or (lambda: False)
     current, removed = method, 0
+    kept = torch.ones(method.tidy_strokes().topology.num_strokes, dtype=torch.bool)
     with torch.no_grad():
         best = float(current.objective(current.tidy_strokes())[0])
     for _ in range(cfg.rounds):
@@ -123,8 +125,9 @@ def tidy(method: Tidyable, cfg: TidyConfig, step: int, should_stop: Callable[[],
         if value > best + cfg.tolerance * abs(best):
             break  # this round cost too much: keep the drawing of the round before
         current, best, removed = candidate, value, removed + int(weak.sum())
+        kept[kept.clone()] = ~weak.cpu()
         yield Snapshot(step, current.picture())
-    return TidyResult(current, removed, step)
+    return TidyResult(current, removed, step, kept)
 
 
 def quietly(method: Tidyable, cfg: TidyConfig, step: int = 0) -> TidyResult:

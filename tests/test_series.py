@@ -137,23 +137,51 @@ def test_keyed_prompts_morph_the_same_strokes_between_their_frames(encoder):
     keyed = keyed_pictures(events)
     jumps = [np.abs(b.points - a.points).max() / 96 for (_, a), (_, b) in zip(keyed, keyed[1:])]
     assert max(jumps) <= 0.10, f"a control point jumps {max(jumps):.0%} of the canvas between keys"
+    # the tidy pass (clipdraw's default) ends each stretch: what it would remove is hidden where it is
+    hidden = [int((s.picture.rgba[:, 3] == 0).sum()) for s in stages]
+    assert [s.picture.meta["tidied"] for s in stages] == [{"hidden": h, "strokes": 10} for h in hidden]
+    assert all(h > 0 for h in hidden)
+    progress = [e for e in events if isinstance(e, Progress)]
+    assert [e.step for e in progress] == list(range(1, len(progress) + 1)) and progress[-1].step > 120
+    assert progress[-1].steps == progress[-1].step == events[-1].step  # the total grew with the passes
+
+
+def test_keyed_prompts_without_tidy_hide_nothing(encoder):
+    keys = [[1, "a red circle"], [9, "a blue square"]]
+    events = run({"keyed_prompts": keys, "steps": 12, "strokes": 6, "tidy": False}, encoder)
+    stages = [e for e in events if isinstance(e, Stage)]
+    assert events[-1].step == 24 and all("tidied" not in s.picture.meta for s in stages)
+    assert all(p.rgba[:, 3].min() > 0 for p in (s.picture for s in stages))
+
+
+def test_a_hidden_stroke_can_come_back_for_a_later_prompt(encoder):
+    """The pass hides strokes at the drawing's count; the next stretch starts from them, hidden ones
+    included (their colour, alpha 0 included, is optimised like any other)."""
+    req = parse_request({**BASE, "keyed_prompts": [[1, "a red circle"], [20, "a black line"]], "steps": 40,
+                         "strokes": 10})
+    from synth_core.jobs import build_method, load_inputs
+
+    method = build_method(req, encoder, load_inputs(req))
+    events = list(series.keyed(method, req, fade=True))
+    first, second = [e.picture for e in events if isinstance(e, Stage)]
+    hidden = first.rgba[:, 3] == 0
+    assert hidden.any() and len(second) == len(first)
+    morph = [e.picture for e in events if isinstance(e, Snapshot) and e.frame is not None]
+    assert max(float(p.rgba[hidden, 3].max()) for p in morph) > 0.05  # shown again during the second stretch
 
 
 @pytest.mark.slow
 def test_each_keyed_prompt_is_drawn_as_its_prompt(encoder):
-    """Three prompts, 200 steps each, 16 strokes (the offline defaults): each stretch's final drawing is
-    judged as its prompt by the learned judge and in the prompt's colour, mostly as its shape, by the
-    person-like eye; the stroke count stays constant and no control point jumps more than 10 % of the
-    canvas.
+    """Three prompts, 200 steps each, 16 strokes (the offline defaults, tidy on: each stretch ends
+    with the tidy pass, hiding what it would remove): each stretch's final drawing is judged as its
+    prompt by both judges; the stroke count stays constant and no control point jumps more than
+    10 % of the canvas.
 
-    Measured with the robust model, its thin strokes and new strokes starting 4 px wide (2026-12-01;
-    AVX-512 / ATEN_CPU_CAPABILITY=default): the learned judge names 3 of 3 / 2 of 3 right (the square
-    called a circle); the eye passes 2 of 3 on both: purity 0.97, 0.96, 0.82 / 0.97, 0.92, 0.79,
-    shapes circle, square, none on both (by eye the triangle is a green tangle around a triangle,
-    with faint leftovers of the earlier prompts around it, rightly refused). (Starting at 2 px:
-    purity 0.98, 0.95, 0.86, shapes circle, none, triangle; strokes up to 100 px: 0.96, 0.90, 0.83,
-    circle, square, none / circle, square, square. The plain model before it: purity 0.87, 0.65,
-    0.66, shapes square, none, none: no pass.)
+    Measured (2026-12-01, AVX-512, seed 0): the learned judge and the eye name all three right,
+    purity 1.00, 1.00, 0.95. Over seeds 0-3 (``scripts/bench_keyed.py``) the eye passes 12 of 12
+    keys, the learned judge 11 of 12 (one circle called a square); without the pass 10 of 12 and
+    11 of 12, the triangles and squares tangles with faint leftovers of the earlier prompts. The
+    bounds leave one key's margin for another CPU's arithmetic.
     """
     from synth_core.lab.evaluate import judge_drawing
 
@@ -169,9 +197,10 @@ def test_each_keyed_prompt_is_drawn_as_its_prompt(encoder):
               f"shape {v.eye.seen_shape}")
     assert sum(v.colour_ok for v in verdicts) == 3
     assert sum(v.shape_ok for v in verdicts) >= 2
-    assert np.mean([v.eye.purity for v in verdicts]) >= 0.75
-    assert sum(v.eye.passed for v in verdicts) >= 1
+    assert np.mean([v.eye.purity for v in verdicts]) >= 0.85
+    assert sum(v.eye.passed for v in verdicts) >= 2
     assert {len(st.picture) for st in stages} == {16}
+    assert all(st.picture.meta["tidied"]["hidden"] > 0 for st in stages)
     keyed = keyed_pictures(events)
     jumps = [np.abs(b.points - a.points).max() / 224 for (_, a), (_, b) in zip(keyed, keyed[1:])]
     assert max(jumps) <= 0.10

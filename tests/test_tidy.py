@@ -42,6 +42,23 @@ def test_without_each_hides_one_stroke_per_scene():
     assert torch.equal(w.colors[1, 1:], s.colors[0, 1:]) and torch.equal(w.points[2], s.points[0])
 
 
+def test_merged_puts_the_kept_strokes_back_in_place_and_hides_the_others():
+    s = three_strokes()
+    kept = torch.tensor([True, False, True])
+    other = s.keep(kept)
+    other = StrokeTensors(other.points + 100, other.half_widths * 2, torch.ones_like(other.colors),
+                          other.topology)
+    m = s.merged(kept, other)
+    assert torch.equal(m.topology.segments, s.topology.segments)
+    assert torch.equal(m.points[0, :4], s.points[0, :4] + 100)
+    assert torch.equal(m.points[0, 11:], s.points[0, 11:] + 100)
+    assert torch.equal(m.points[0, 4:11], s.points[0, 4:11])  # the hidden stroke stays where it was
+    assert m.half_widths[0].tolist() == [2.0, 2.0, 6.0] and m.colors[0, [0, 2]].eq(1).all()
+    assert torch.equal(m.colors[0, 1, :3], s.colors[0, 1, :3]) and m.colors[0, 1, 3] == 0  # hidden: alpha 0
+    with pytest.raises(ValueError, match="segments"):
+        s.merged(torch.tensor([False, True, True]), other)  # 1 and 1 segments put where 2 and 1 were
+
+
 def test_removable_keeps_the_strongest_and_a_minimum():
     c = torch.tensor([0.5, 0.01, -0.2, 0.3, 0.04])
     assert tidy.removable(c, 0.1, 1).tolist() == [False, True, True, False, True]
@@ -67,6 +84,8 @@ def test_the_pass_removes_strokes_fine_tunes_and_reports_them(encoder):
     assert isinstance(done, Done) and not done.cancelled
     removed = done.picture.meta["tidied"]["removed"]
     assert removed > 0 and len(done.picture) == 16 - removed
+    result = tidy.quietly(run, tidy.TidyConfig(finetune_steps=10), cfg.steps)  # the same pass, again
+    assert int((~result.kept).sum()) == result.removed == removed and result.kept.shape == (16,)
     steps = [e.step for e in events if isinstance(e, Progress)]
     assert steps == list(range(1, len(steps) + 1)) and done.step == steps[-1] > cfg.steps  # fine-tuning counts on
     assert any(isinstance(e, Snapshot) and e.step > cfg.steps for e in events)

@@ -160,7 +160,7 @@ def test_settings_that_others_override_are_greyed_out(addon):
     assert panels.settings_unused(settings) == {"strokes", "sketch_strokes", "canvas"}
     settings.continue_active = False
     settings.keyed_prompts.add().prompt = "a red circle"
-    assert panels.settings_unused(settings) == {"tidy", "sketch_tidy"}
+    assert panels.settings_unused(settings) == set()  # keyed prompts tidy by hiding strokes at each key
     assert props(draw(panels.CLIPDRAW_PT_main))[:3] == ["method", "prompt", "negative"]  # shown, greyed out
     log = draw(panels.CLIPDRAW_PT_animation)
     assert "Keyed prompts place the drawings on their frames" in labels(log)

@@ -173,7 +173,7 @@ def test_add_at_current_frame_keeps_the_list_in_frame_order_and_replaces_the_pro
     settings.prompt = "   "  # not used: no "prompt is empty"
     run = start()
     assert run.request["keyed_prompts"] == [[10, "three lines"], [20, "first lines"]]
-    assert "prompt" not in run.request and "tidy" not in run.request
+    assert "prompt" not in run.request and run.request["tidy"] is True  # hides strokes at each key
     finish(run)
     assert result().name == "CLIPDraw three lines to first lines"
     assert settings.keyed_prompts[settings.keyed_index].frame == 10
