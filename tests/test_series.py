@@ -177,7 +177,7 @@ def test_each_keyed_prompt_is_drawn_as_its_prompt(encoder):
     prompt by both judges; the stroke count stays constant and no control point jumps more than
     10 % of the canvas.
 
-    Measured (2026-12-01, AVX-512, seed 0): the learned judge and the eye name all three right,
+    Measured (2026-12-01, AVX2, seed 0): the learned judge and the eye name all three right,
     purity 1.00, 1.00, 0.95. Over seeds 0-3 (``scripts/bench_keyed.py``) the eye passes 12 of 12
     keys, the learned judge 11 of 12 (one circle called a square); without the pass 10 of 12 and
     11 of 12, the triangles and squares tangles with faint leftovers of the earlier prompts. The
