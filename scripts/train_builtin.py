@@ -58,6 +58,8 @@ def _model_style(args: argparse.Namespace) -> tuple[shapes.Style, float | None]:
         style, broken = replace(style, **shapes.GRADED_SHAPE), 0.3
     if args.clean_outline:
         style = replace(style, **shapes.CLEAN_OUTLINE)
+    if args.asterisks:
+        style = replace(style, **shapes.ASTERISKS)
     return style, broken
 
 
@@ -149,6 +151,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--clean-outline", action="store_true",
                     help="the teacher also takes label weight for strokes of the shape's colour off its outline "
                          "(shapes.CLEAN_OUTLINE)")
+    ap.add_argument("--asterisks", action="store_true",
+                    help="a share of the teacher's scribbles are asterisks (3-4 lines through one point), so "
+                         "that strokes radiating from a point are not a star (shapes.ASTERISKS)")
     ap.add_argument("--completion-margin", type=float, default=0.0, metavar="M",
                     help="add a margin term: a whole outline must beat the same drawing with only a fraction f "
                          "of its outline (f in 0.6-0.95) by M (1 - f) in cosine to its caption (default 0: off)")

@@ -70,6 +70,7 @@ class Style:
     stray_prob: float = 0.0  # shapes with strokes of the pen's colour off the outline (inside, across, a second loop)
     stray_strokes: tuple[int, int] = (1, 4)
     stray_penalty: float = 0.0  # label weight taken from the shape per unit of the pen's ink that is off the outline
+    asterisk_prob: float = 0.0  # scribbles that are asterisks: 3-4 lines through one point (not a star)
 
 
 # The model is a strict teacher: clutter costs it part of the shape label, so that the optimiser
@@ -96,6 +97,11 @@ GRADED_SHAPE = {"complete_from": (0.4, 1.0)}
 # offset loop: what the optimiser leaves in its drawings) take label weight in proportion to their
 # share of the pen's ink, so that an outline is only "a red circle" when it is the only red thing.
 CLEAN_OUTLINE = {"stray_prob": 0.3, "stray_penalty": 1.5}
+# A teacher that knows an asterisk from a star (issue 8, an experiment: scripts/train_builtin.py
+# --asterisks): CLIPDraw's failed stars and crosses are strokes radiating from one point, which the
+# generator never showed as anything, so the teacher could pay for them as stars; here a share of
+# the scribbles are such asterisks, so that only an outline (or a pentagram) is a star.
+ASTERISKS = {"asterisk_prob": 0.35}
 # The judge's images come from other settings (and another seed stream) so that it is not a copy
 # of the model: wider ranges, more wobble, more and denser clutter.
 JUDGE_STYLE = Style(
@@ -439,6 +445,8 @@ def render_scribble(colour: str, size: int | None = None, rng: np.random.Generat
     """A drawing in ``colour`` that shows none of the shapes (random walks, blobs, broken shapes)."""
     st = replace(style, size=size) if size else style
     rng = rng if rng is not None else np.random.default_rng()
+    if st.asterisk_prob and rng.random() < st.asterisk_prob:  # (no draw from rng when off)
+        return _render_asterisk(colour, rng, st, clutter)
     kind = rng.random()
     if kind < 0.35:  # a broken piece of a closed shape: clearly not the whole shape
         shape = CLOSED[int(rng.integers(len(CLOSED)))]
@@ -457,6 +465,27 @@ def render_scribble(colour: str, size: int | None = None, rng: np.random.Generat
         for _ in range(int(rng.integers(2, 8))):
             pts = _bezier_walk(rng, c + rng.normal(0, spread, 2), 1, spread * 0.6)
             canvas.stroke(np.clip(pts, 0, 1), rng.uniform(0.04, 0.2), pen.rgb, pen.alpha * rng.uniform(0.5, 1))
+    return canvas.image()
+
+
+def _render_asterisk(colour: str, rng: np.random.Generator, st: Style, clutter: bool | None) -> np.ndarray:
+    """Three or four strokes through about one point at spread angles: an asterisk, which is no star (its
+    arms have no outline between them) and no cross (more than two bars)."""
+    canvas = _Canvas(st.size, st.supersample)
+    if clutter if clutter is not None else rng.random() < st.clutter_prob:
+        _clutter(canvas, rng, st)
+    radius = 0.5 * rng.uniform(*st.extent)
+    pen = _pen(colour, rng, st, radius)
+    centre = rng.uniform(radius + 0.02, 1 - radius - 0.02, 2) if radius < 0.47 else np.full(2, 0.5)
+    k = int(rng.integers(3, 5))
+    angles = rng.uniform(0, math.pi) + math.pi * np.arange(k) / k + rng.normal(0, 0.12, k)
+    for a in angles:
+        arm = radius * rng.uniform(0.7, 1.0, 2)
+        d = np.array([math.cos(a), math.sin(a)])
+        c = centre + rng.normal(0, 0.03 * radius, 2)
+        line = np.stack([c - arm[0] * d, c + arm[1] * d])
+        pts = _wobble(_densify(line, 0.02), st.wobble * radius, rng, closed=False)
+        canvas.stroke(np.clip(pts, 0.01, 0.99), pen.width, pen.rgb, pen.alpha)
     return canvas.image()
 
 
