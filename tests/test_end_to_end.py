@@ -78,9 +78,14 @@ def test_a_one_colour_style_moves_the_palette_and_its_loss_falls(encoder):
     strength 50, 80 steps, seeds 1 and 2; AVX-512 / ATEN_CPU_CAPABILITY=default; the robust model
     of 2026-12-01, whose card keeps strokes at most 4 px per 224, so 2 px on this 96 px canvas) is
     +0.10 and +0.16 / +0.11 and +0.14 in blue-minus-red and +0.09 and +0.11 / +0.08 and +0.07 in the
-    share of blue ink, the style loss ending at 0.62 and 0.62 / 0.62 and 0.57 of where it started
-    (strokes up to 100 px: shifts +0.30 and +0.30, losses 0.71 and 0.60; the plain model: shifts
-    +0.15 and +0.10, losses 0.61 and 0.56); relaxed
+    share of blue ink. The style loss is measured as the mean of 8 draws of its random samples, the
+    same draws before and after (2026-12-01): it ends at 0.67 and 0.46 of where it started on a
+    2-core AVX2 AMD EPYC, 0.80 and 0.45 with ATEN_CPU_CAPABILITY=default there (shifts +0.09 and
+    +0.17 / +0.10 and +0.16). Measured with one draw, as before, seed 1 ended at 1.32 of its start
+    under ATEN's kernels on that machine and failed: one draw of the same image varies from 0.7 to
+    1.5 of another. (Single draws on AVX-512 gave 0.62 and 0.62 / 0.62 and 0.57; strokes up to
+    100 px: shifts +0.30 and +0.30, losses 0.71 and 0.60; the plain model: shifts +0.15 and +0.10,
+    losses 0.61 and 0.56.) Relaxed
     EMD rewards having *some* of each style colour rather than only style colours, which is why
     the drawing does not turn wholly blue.
     """
@@ -88,6 +93,15 @@ def test_a_one_colour_style_moves_the_palette_and_its_loss_falls(encoder):
     for x in range(6, 96, 16):  # blue strokes only
         style_img[0, :, :, x : x + 5] = torch.tensor([0.1, 0.2, 0.9])[:, None, None]
     extractor = vgg16_extractor(None, "cpu", seed=0)
+
+    def measured(image: torch.Tensor) -> float:
+        """The style loss averaged over 8 draws of its random samples, the same draws for every image
+        measured (one draw varies by a factor of two from draw to draw, so a ratio of single draws
+        measures the draws more than the drawing)."""
+        ruler = StyleLoss(extractor, style_img, StyleSampling(600, 256), torch.Generator().manual_seed(7))
+        with torch.no_grad():
+            return float(np.mean([float(ruler(image)) for _ in range(8)]))
+
     shifts, blue_gain, loss_ratio = [], [], []
     for seed in (1, 2):
         cfg = ClipDrawConfig(strokes=24, steps=80, width=96, height=96, augmentations=4, seed=seed)
@@ -97,12 +111,13 @@ def test_a_one_colour_style_moves_the_palette_and_its_loss_falls(encoder):
                           torch.Generator().manual_seed(0))
         styled = ClipDraw(replace(cfg, style_weight=style_weight(50), clip_until=0.9), encoder, "a red circle",
                           style=style)
-        first = float(style(styled.render().detach()))
+        first = measured(styled.render().detach())
         list(optimise(styled, cfg.steps, snapshot_every=0))
-        loss_ratio.append(float(style(styled.render().detach())) / first)
+        loss_ratio.append(measured(styled.render().detach()) / first)
         (p_shift, p_blue), (s_shift, s_blue) = _palette(plain.render().detach()), _palette(styled.render().detach())
         shifts.append(s_shift - p_shift)
         blue_gain.append(s_blue - p_blue)
+    print("style loss ratios", loss_ratio, "blue-minus-red shifts", shifts, "blue share gains", blue_gain)
     assert np.mean(loss_ratio) < 0.78 and max(loss_ratio) < 0.85, loss_ratio
     assert np.mean(shifts) > 0.06 and min(shifts) > 0, shifts
     assert np.mean(blue_gain) > 0.04 and min(blue_gain) > 0, blue_gain
