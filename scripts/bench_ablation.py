@@ -91,6 +91,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--augmentations", type=int, nargs="+", default=[4, 0])
     ap.add_argument("--seeds", type=int, default=1, help="seeds per prompt (30 prompts each)")
+    ap.add_argument("--first-seed", type=int, default=0,
+                    help="the first of the seeds (--first-seed 2 --seeds 2: seeds 2 and 3, beside a run of 0 and 1)")
     ap.add_argument("--steps", type=int, default=OFFLINE.steps)
     ap.add_argument("--strokes", type=int, default=OFFLINE.strokes)
     ap.add_argument("--canvas", type=int, default=OFFLINE.width)
@@ -119,7 +121,8 @@ def main() -> None:
     widest = 2 * half_width_range(replace(OFFLINE, width=args.canvas, height=args.canvas, **dict(args.overrides)),
                                   encoder)[1]
     print(f"{encoder.label}; judge {type(judge.net).__name__}; {torch.get_num_threads()} threads; "
-          f"{args.strokes} strokes, {args.steps} steps, canvas {args.canvas}, strokes at most {widest:g} px"
+          f"{args.strokes} strokes, {args.steps} steps, canvas {args.canvas}, strokes at most {widest:g} px; "
+          f"seeds {args.first_seed}-{args.first_seed + args.seeds - 1}"
           + "".join(f"; {k}={v!r}" for k, v in args.overrides)
           + "".join(f"; tidy {k}={v!r}" for k, v in args.tidy_overrides)
           + "".join(f"; negative {n!r}" for n in args.negatives)
@@ -133,7 +136,7 @@ def main() -> None:
         objectives: list[tuple[float, float]] = []  # (before, after the tidy pass) per drawing, with --tidy
         with _recording_objectives(objectives) if args.best_of else contextlib.nullcontext():
             pairs = [draw_judge_tidy(colour, shape, encoder, judge, cfg, seed, tidy_cfg, args.negatives)
-                     for seed in range(args.seeds) for shape in args.shapes for colour in COLOURS]
+                     for seed in range(args.first_seed, args.first_seed + args.seeds) for shape in args.shapes for colour in COLOURS]
         rows = [("off", [b for b, _ in pairs])] + ([("on", [a for _, a in pairs])] if args.tidy else [])
         for tidy, verdicts in rows:
             report(augs, tidy, verdicts)
@@ -197,7 +200,7 @@ def best_of_report(augs: int, rows: list, objective: dict, ns: list[int], out: P
         if tidy in objective:
             scores["obj"] = [[-objective[tidy][s * prompts + p] for s in range(seeds)] for p in range(prompts)]
         for n in ns:
-            _row(augs, tidy, [v for g in grid for v in g[:n]], f"all of seeds 0-{n - 1}")
+            _row(augs, tidy, [v for g in grid for v in g[:n]], f"all of the first {n} seeds")
             for name, score in scores.items():
                 chosen = [g[int(np.argmax(sc[:n]))] for g, sc in zip(grid, score)]
                 _row(augs, tidy, chosen, f"best of {n} by {name}")
