@@ -3,7 +3,8 @@
     python scripts/bench_keyed.py [--seeds 4] [--tidy on off] [--out out/keyed]
 
 Three prompts ("a red circle" at frame 1, "a blue square" at 48, "a green triangle" at 96; the
-built-in model, 16 strokes, 200 steps per prompt, 224 px: the offline defaults), through the same
+built-in model, 16 strokes, 200 steps per prompt, 224 px: the offline defaults when it was measured,
+12 strokes since; --strokes), through the same
 request path as every entry point. Each key's drawing is judged as its prompt by the learned judge
 and by the person-like eye (issue 13); the stroke count at every key and the largest jump of a
 control point between consecutive keyed drawings (share of the canvas, target <= 0.10) are

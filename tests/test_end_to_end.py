@@ -48,15 +48,18 @@ PROMPTS = [("red", "circle"), ("blue", "star"), ("green", "triangle"), ("black",
 
 
 def test_clipdraw_similarity_rises_and_the_judge_names_the_colour(encoder, judge):
-    """Six prompts: each one's similarity rises by more than 0.2, and the judge names at least 5 colours.
+    """Six prompts: each one's similarity rises by more than 0.15 (by 0.22 on average), and the judge
+    names at least 5 colours.
 
-    Measured (seed 0): rises 0.36 to 0.58 and 6 of 6 colours, the same within 0.002 with AVX-512
-    and with ATEN_CPU_CAPABILITY=default (200 CLIPDraw steps do not amplify rounding the way
-    CLIPasso's do); seed 1 gives rises 0.26 to 0.63 and 5 of 6 with both.
+    Measured with the offline defaults of 2026-12-01 (12 strokes; seed 0): rises 0.221 to 0.406, mean
+    0.312, and 6 of 6 colours, the same to the third decimal with AVX2 and with
+    ATEN_CPU_CAPABILITY=default on a 2-core AMD EPYC (200 CLIPDraw steps do not amplify rounding the
+    way CLIPasso's do); seed 1 gives 0.195 to 0.308, mean 0.261, and 6 of 6 with both. (An earlier
+    model, with 16 strokes: 0.36 to 0.58; the robust model's cosines span less.)
     """
     verdicts = [draw_and_judge(c, s, encoder, judge, OFFLINE, seed=0) for c, s in PROMPTS]
-    for v in verdicts:
-        assert v.similarity_end > v.similarity_start + 0.2, (v.colour, v.shape, v.similarity_start, v.similarity_end)
+    rises = [v.similarity_end - v.similarity_start for v in verdicts]
+    assert min(rises) > 0.15 and np.mean(rises) > 0.22, [(v.shape, round(r, 3)) for v, r in zip(verdicts, rises)]
     assert sum(v.colour_ok for v in verdicts) >= 5, [(v.colour, v.judged_colour) for v in verdicts]
 
 

@@ -57,7 +57,7 @@ def test_presets_ship_preview_final_style_sketch_offline_and_restore_defaults(ad
     assert settings.max_width == 0.0  # the model's own limit: a quality preset does not keep a width
     assert settings.method == "CLIPDRAW"  # a quality preset keeps the method
     run_preset("Offline")  # the built-in model's settings (docs/builtin-model.md)
-    assert (settings.model, settings.strokes, settings.steps, settings.method) == ("builtin", 16, 200, "CLIPDRAW")
+    assert (settings.model, settings.strokes, settings.steps, settings.method) == ("builtin", 12, 200, "CLIPDRAW")
     run_preset("Sketch")  # a method's reference settings (CLIPasso: 16 strokes, best of 3, up to 2000 steps)
     assert (settings.method, settings.sketch_strokes, settings.seeds, settings.steps) == ("SKETCH", 16, 3, 2000)
     run_preset("Style")

@@ -1,7 +1,7 @@
 import bpy
 settings = bpy.context.scene.clipdraw
 settings.model = 'builtin'
-settings.strokes = 16
+settings.strokes = 12  # docs/builtin-model.md, "Fewer strokes"
 settings.steps = 200
 settings.canvas = (224, 224)
 settings.max_width = 0.0  # the model's own limit
