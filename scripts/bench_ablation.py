@@ -135,8 +135,9 @@ def main() -> None:
         tidy_cfg = TidyConfig(**dict(args.tidy_overrides)) if args.tidy else None
         objectives: list[tuple[float, float]] = []  # (before, after the tidy pass) per drawing, with --tidy
         with _recording_objectives(objectives) if args.best_of else contextlib.nullcontext():
+            seeds = range(args.first_seed, args.first_seed + args.seeds)
             pairs = [draw_judge_tidy(colour, shape, encoder, judge, cfg, seed, tidy_cfg, args.negatives)
-                     for seed in range(args.first_seed, args.first_seed + args.seeds) for shape in args.shapes for colour in COLOURS]
+                     for seed in seeds for shape in args.shapes for colour in COLOURS]
         rows = [("off", [b for b, _ in pairs])] + ([("on", [a for _, a in pairs])] if args.tidy else [])
         for tidy, verdicts in rows:
             report(augs, tidy, verdicts)
